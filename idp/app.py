@@ -1,0 +1,85 @@
+"""Wiring of the application: extensions, keys, blueprints, logging and response headers."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from flask import request
+from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .keys import KeyStore
+from .models import db
+from .oauth import server
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+csrf = CSRFProtect()
+migrate = Migrate()
+
+# Pages that draw the sign-in and consent UI must never be framed or cached (RFC 9700 §4.16).
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def build(app: Flask) -> None:
+    _configure_logging(app)
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        count = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    csrf.init_app(app)
+
+    keystore = KeyStore(app.config["KEYS_DIR"], app.config["KEY_SIZE"])
+    keystore.load()
+    app.extensions["idp.keys"] = keystore
+    server.init_app(app)
+
+    from .views import auth
+    from .views import errors
+    from .views import oauth
+    from .views import well_known
+
+    app.register_blueprint(well_known.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(oauth.bp)
+    errors.register(app)
+    from .cli import register_commands
+
+    register_commands(app)
+    # Machine-to-machine endpoints authenticate clients, not browsers: no CSRF token there.
+    for view in (oauth.token, oauth.userinfo, oauth.end_session, oauth.authorize):
+        csrf.exempt(view)
+    app.after_request(_security_headers)
+
+
+def _security_headers(response):
+    if response.mimetype == "text/html":
+        for name, value in PAGE_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", "no-store")
+    else:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.endpoint in ("oauth.authorize", "oauth.end_session"):
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+def _configure_logging(app: Flask) -> None:
+    level = getattr(logging, str(app.config["LOG_LEVEL"]).upper(), logging.INFO)
+    logging.getLogger("idp").setLevel(level)
+    # Authlib logs issued tokens at DEBUG ("Issue token %r"): never let that through.
+    logging.getLogger("authlib").setLevel(max(level, logging.INFO))
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")

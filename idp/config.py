@@ -1,0 +1,132 @@
+"""Settings: config/default.toml, then an IDP_CONFIG file, then IDP_* environment, then test overrides."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = PROJECT_ROOT / "config" / "default.toml"
+DEV_ISSUER = "http://127.0.0.1:5000"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class ConfigError(Exception):
+    """A setting that stops start-up; the message is one line for the operator."""
+
+
+def load(app: Flask, test_config: dict[str, Any] | None = None) -> None:
+    """Fill app.config in order of precedence and validate the result."""
+    defaults = _read_toml(DEFAULTS_FILE)
+    app.config.update(defaults)
+    if extra := os.environ.get("IDP_CONFIG"):
+        app.config.update(_read_toml(Path(extra)))
+    for key, default in defaults.items():
+        raw = os.environ.get(f"IDP_{key}")
+        if raw is not None:
+            app.config[key] = _coerce(key, raw, default)
+    if test_config:
+        app.config.update(test_config)
+    _derive(app)
+    validate(app.config)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _coerce(key: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"IDP_{key} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"IDP_{key} must be a whole number, not {raw!r}") from None
+    return raw
+
+
+def is_development(config: Any) -> bool:
+    return config.get("ENV") == "development"
+
+
+def _derive(app: Flask) -> None:
+    """Fill the settings whose defaults depend on others, and Flask's own names."""
+    config = app.config
+    dev = is_development(config)
+    if not config["ISSUER"] and dev:
+        config["ISSUER"] = DEV_ISSUER
+    config["ISSUER"] = config["ISSUER"].rstrip("/")
+    keys_dir = Path(config["KEYS_DIR"])
+    config["KEYS_DIR"] = str(keys_dir if keys_dir.is_absolute() else Path.cwd() / keys_dir)
+    if not config["SECRET_KEY"] and dev:
+        config["SECRET_KEY"] = _development_secret(Path(config["KEYS_DIR"]))
+    if not config["DATABASE_URL"]:
+        instance = Path.cwd() / "instance"
+        instance.mkdir(exist_ok=True)
+        config["DATABASE_URL"] = f"sqlite:///{instance / 'idp.sqlite3'}"
+    config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    https = config["ISSUER"].startswith("https://")
+    config.update(
+        SESSION_COOKIE_NAME="idp_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=https,
+        PERMANENT_SESSION_LIFETIME=config["SESSION_ABSOLUTE_TIMEOUT_SECONDS"],
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session that holds it
+        WTF_CSRF_SSL_STRICT=https,
+        PREFERRED_URL_SCHEME="https" if https else "http",
+    )
+
+
+def _development_secret(keys_dir: Path) -> str:
+    """Development only: a random secret kept beside the keys, so restarts keep sessions."""
+    path = keys_dir / "dev-secret-key"
+    if not path.exists():
+        keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def validate(config: Any) -> None:
+    """Stop start-up, with one line, on settings that would make the provider unsafe."""
+    issuer = config["ISSUER"]
+    parts = urlsplit(issuer)
+    if not issuer:
+        raise ConfigError("IDP_ISSUER is not set: give the https URL relying parties will use")
+    if parts.query or parts.fragment or not parts.netloc:
+        raise ConfigError(f"IDP_ISSUER {issuer!r} must be a URL without query or fragment")
+    if parts.scheme != "https":
+        loopback_http = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+        if not (is_development(config) and loopback_http):
+            raise ConfigError(
+                f"IDP_ISSUER {issuer!r} must use https "
+                "(http is allowed only for a loopback issuer with IDP_ENV=development)"
+            )
+    if config["ENV"] not in {"production", "development"}:
+        raise ConfigError(f"IDP_ENV must be production or development, not {config['ENV']!r}")
+    if len(config["SECRET_KEY"] or "") < 32:
+        raise ConfigError("IDP_SECRET_KEY must be set to a random string of at least 32 characters")
+    if config["KEY_SIZE"] not in (2048, 3072, 4096):
+        raise ConfigError(f"IDP_KEY_SIZE must be 2048, 3072 or 4096, not {config['KEY_SIZE']}")
+    if not 1 <= config["AUTHORIZATION_CODE_TTL_SECONDS"] <= 600:
+        raise ConfigError("IDP_AUTHORIZATION_CODE_TTL_SECONDS must be between 1 and 600")

@@ -1,0 +1,45 @@
+"""Database models. `db` is the one Flask-SQLAlchemy handle; import models from here."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from datetime import datetime
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+
+# Named constraints, so Alembic can alter them on SQLite and PostgreSQL alike.
+naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+db = SQLAlchemy(metadata=MetaData(naming_convention=naming_convention))
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the one time representation stored in every table."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+from .authorization import AuthorizationCode  # noqa: E402
+from .authorization import Token  # noqa: E402
+from .client import Client  # noqa: E402
+from .consent import Consent  # noqa: E402
+from .login_session import LoginSession  # noqa: E402
+from .rate_limit import RateLimitCounter  # noqa: E402
+from .user import User  # noqa: E402
+
+__all__ = [
+    "AuthorizationCode",
+    "Client",
+    "Consent",
+    "LoginSession",
+    "RateLimitCounter",
+    "Token",
+    "User",
+    "db",
+    "utcnow",
+]

@@ -1,0 +1,103 @@
+"""OAuth clients (relying parties and services), shaped for Authlib's ClientMixin."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oauth2.rfc6749 import scope_to_list
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+from ..security.hashing import hash_secret
+from ..security.hashing import secret_matches
+from . import db
+from . import utcnow
+
+CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+class Client(db.Model, ClientMixin):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        db.String(64), unique=True, default=lambda: secrets.token_urlsafe(16)
+    )
+    # SHA-256 of a 256-bit random secret; None for a public client.
+    secret_hash: Mapped[str | None] = mapped_column(db.String(64))
+    name: Mapped[str] = mapped_column(db.String(200))
+    redirect_uris: Mapped[list] = mapped_column(db.JSON, default=list)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(db.JSON, default=list)
+    grant_types: Mapped[list] = mapped_column(db.JSON, default=lambda: ["authorization_code"])
+    # Space-separated scopes this client may be granted.
+    scope: Mapped[str] = mapped_column(db.Text, default="openid profile email")
+    # "client_secret_basic" (either secret method is accepted) or "none" for public clients.
+    token_endpoint_auth_method: Mapped[str] = mapped_column(
+        db.String(40), default="client_secret_basic"
+    )
+    # First-party clients are the operator's own apps: the consent page is skipped.
+    first_party: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    @property
+    def client_metadata(self) -> dict:
+        """The registration metadata Authlib's endpoints read (RP-initiated logout)."""
+        return {
+            "client_name": self.name,
+            "redirect_uris": list(self.redirect_uris),
+            "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
+            "grant_types": list(self.grant_types),
+            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "scope": self.scope,
+        }
+
+    @classmethod
+    def by_client_id(cls, client_id: str) -> Client | None:
+        stmt = db.select(cls).filter_by(client_id=client_id)
+        return db.session.execute(stmt).scalar_one_or_none()
+
+    def set_secret(self) -> str:
+        """Generate a new secret (256 bits), store its hash and return it to show once."""
+        secret = secrets.token_urlsafe(32)
+        self.secret_hash = hash_secret(secret)
+        return secret
+
+    # --- Authlib ClientMixin ---------------------------------------------------------------
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        # OIDC Core §3.1.2.1: redirect_uri is REQUIRED, so there is never a default.
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return ""
+        allowed = set(scope_to_list(self.scope))
+        return " ".join(s for s in scope_to_list(scope) if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # RFC 9700 §4.1.3: exact string comparison, no normalisation, no wildcards.
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return secret_matches(self.secret_hash, client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.is_public:
+            return method == "none"
+        return method in CONFIDENTIAL_AUTH_METHODS
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types

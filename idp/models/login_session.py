@@ -1,0 +1,31 @@
+"""Server-side sign-in sessions. The browser holds only a random id; we keep its hash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+
+from . import db
+from . import utcnow
+
+
+class LoginSession(db.Model):
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid_hash: Mapped[str] = mapped_column(db.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        db.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    # Unix seconds of the last interactive authentication (OIDC `auth_time`).
+    auth_time: Mapped[int] = mapped_column(db.BigInteger)
+    amr: Mapped[list] = mapped_column(db.JSON, default=list)
+    acr: Mapped[str | None] = mapped_column(db.String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+    user = relationship("User", lazy="joined")

@@ -1,0 +1,48 @@
+"""End users: the people who sign in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+from . import db
+from . import utcnow
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The OIDC `sub`: random and stable, so renaming a user never changes who they are to an RP.
+    subject: Mapped[str] = mapped_column(
+        db.String(64), unique=True, default=lambda: str(uuid.uuid4())
+    )
+    # Stored lower-cased: "Alice" and "alice" are one account.
+    username: Mapped[str] = mapped_column(db.String(150), unique=True)
+    email: Mapped[str | None] = mapped_column(db.String(320))
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    name: Mapped[str | None] = mapped_column(db.String(200))
+    password_hash: Mapped[str] = mapped_column(db.String(255))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def get_user_id(self) -> str:
+        return self.subject
+
+    @staticmethod
+    def normalize_username(username: str) -> str:
+        return username.strip().lower()
+
+    @classmethod
+    def by_username(cls, username: str) -> User | None:
+        stmt = db.select(cls).filter_by(username=cls.normalize_username(username))
+        return db.session.execute(stmt).scalar_one_or_none()
+
+    @classmethod
+    def by_subject(cls, subject: str) -> User | None:
+        return db.session.execute(db.select(cls).filter_by(subject=subject)).scalar_one_or_none()

@@ -1,0 +1,102 @@
+"""Sign-in sessions: a random id in the signed cookie, the state in the database.
+
+Keeping the state server-side lets sign-out, a disabled account or a timeout end a session at
+once, and lets a fresh sign-in replace the id (no session fixation, ASVS 7.2.4).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from flask import current_app
+from flask import g
+from flask import session
+
+from .models import LoginSession
+from .models import User
+from .models import db
+from .models import utcnow
+from .security import audit
+from .security.hashing import hash_secret
+from .security.hashing import new_secret
+
+# Session keys that survive a sign-in: the authorization request the user is in the middle of.
+CARRIED_OVER = ("pending_authz",)
+# Writing last_seen_at on every request would turn each page view into a database write.
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+def current_login() -> LoginSession | None:
+    """The live sign-in of this browser, or None (expired, ended, or user disabled)."""
+    if "login" in g:
+        return g.login
+    g.login = None
+    sid = session.get("sid")
+    if not isinstance(sid, str):
+        return None
+    login = db.session.execute(
+        db.select(LoginSession).filter_by(sid_hash=hash_secret(sid))
+    ).scalar_one_or_none()
+    if login is None or login.ended_at is not None or login.user.disabled:
+        return None
+    now = utcnow()
+    config = current_app.config
+    idle = timedelta(seconds=config["SESSION_IDLE_TIMEOUT_SECONDS"])
+    absolute = timedelta(seconds=config["SESSION_ABSOLUTE_TIMEOUT_SECONDS"])
+    if now - login.last_seen_at > idle or now - login.created_at > absolute:
+        login.ended_at = now
+        db.session.commit()
+        audit.log("session.expired", user_id=login.user_id)
+        return None
+    if now - login.last_seen_at > LAST_SEEN_RESOLUTION:
+        login.last_seen_at = now
+        db.session.commit()
+    g.login = login
+    return login
+
+
+def current_user() -> User | None:
+    login = current_login()
+    return login.user if login else None
+
+
+def start_login(user: User, amr: list[str], acr: str | None = None) -> LoginSession:
+    """Begin a new session for `user`, ending this browser's previous one."""
+    previous = current_login()
+    if previous is not None:
+        previous.ended_at = utcnow()
+    carried = {key: session[key] for key in CARRIED_OVER if key in session}
+    session.clear()  # new cookie content, new CSRF token
+    session.update(carried)
+    session.permanent = True
+    sid = new_secret()
+    session["sid"] = sid
+    login = LoginSession(
+        sid_hash=hash_secret(sid), user_id=user.id, auth_time=int(time.time()), amr=amr, acr=acr
+    )
+    db.session.add(login)
+    db.session.commit()
+    g.login = login
+    audit.log("login.succeeded", user_id=user.id, amr=amr)
+    return login
+
+
+def end_login_session(reason: str = "logout") -> None:
+    login = current_login()
+    if login is not None:
+        login.ended_at = utcnow()
+        db.session.commit()
+        audit.log("session.ended", user_id=login.user_id, reason=reason)
+    session.clear()
+    g.login = None
+
+
+def end_all_sessions_of(user: User) -> int:
+    """End every session of `user` (disabled, password changed)."""
+    result = db.session.execute(
+        db.update(LoginSession)
+        .where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )
+    return result.rowcount

@@ -1,0 +1,54 @@
+"""Error responses: JSON for the machine endpoints (RFC 6749 §5.2 shape), pages for people."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask import jsonify
+from flask import render_template
+from flask import request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("idp.errors")
+
+# Endpoints whose callers are programs: they get JSON errors, never an HTML page.
+API_ENDPOINTS = {"oauth.token", "oauth.userinfo", "well_known.jwks",
+                 "well_known.openid_configuration", "well_known.oauth_authorization_server"}
+API_PATHS = ("/token", "/userinfo", "/jwks.json", "/.well-known/")
+
+
+def _wants_json() -> bool:
+    return request.endpoint in API_ENDPOINTS or request.path.startswith(API_PATHS)
+
+
+def _error(status: int, error: str, description: str):
+    if _wants_json():
+        response = jsonify(error=error, error_description=description)
+        response.status_code = status
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+        return response
+    return render_template("error.html", error=error, description=description), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return _error(400, "invalid_request",
+                      "The form expired or was not sent from this site. Reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        code = error.code or 500
+        name = "invalid_request" if code < 500 else "server_error"
+        if code == 404:
+            name = "not_found"
+        return _error(code, name, error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        # The traceback goes to the log, never to the client.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error(500, "server_error", "The server could not complete the request.")

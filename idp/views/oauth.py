@@ -1,0 +1,249 @@
+"""Protocol endpoints: /authorize (+ consent), /token, /userinfo, /end_session."""
+
+from __future__ import annotations
+
+import time
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oidc.core.errors import ConsentRequiredError
+from authlib.oidc.core.errors import LoginRequiredError
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+
+from ..models import Client
+from ..models import Consent
+from ..models import db
+from ..oauth.claims import SCOPE_DESCRIPTIONS
+from ..oauth.server import authorization
+from ..security import audit
+from ..sessions import current_login
+
+bp = Blueprint("oauth", __name__)
+
+
+class RequestNotSupportedError(OAuth2Error):
+    """OIDC Core §6: request objects are not supported (discovery says so)."""
+
+    error = "request_not_supported"
+
+
+class RequestUriNotSupportedError(OAuth2Error):
+    error = "request_uri_not_supported"
+
+
+class RegistrationNotSupportedError(OAuth2Error):
+    error = "registration_not_supported"
+
+
+UNSUPPORTED_PARAMETERS = {
+    "request": RequestNotSupportedError,
+    "request_uri": RequestUriNotSupportedError,
+    "registration": RegistrationNotSupportedError,
+}
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize():
+    """Validate the request, then sign-in, then consent, then the code (OIDC Core §3.1.2)."""
+    server = authorization()
+    login = current_login()
+    try:
+        grant = server.get_consent_grant(end_user=login.user if login else None)
+        return _continue_authorization(grant, login)
+    except OAuth2Error as error:
+        return _authorization_error(error)
+
+
+def _continue_authorization(grant, login):
+    server = authorization()
+    payload = grant.request.payload
+    redirect_uri = payload.redirect_uri  # validated against the client by Authlib
+    args = payload.data.to_dict()
+    for name, error_class in UNSUPPORTED_PARAMETERS.items():
+        if args.get(name):
+            raise error_class(redirect_uri=redirect_uri, state=payload.state)
+
+    pending = _pending_for(args)
+    started_at = pending["started_at"] if pending else int(time.time())
+    prompts = set(args.get("prompt", "").split())
+
+    if _needs_login(login, args, prompts, started_at, redirect_uri, payload.state):
+        if "none" in prompts:
+            raise LoginRequiredError(redirect_uri=redirect_uri, state=payload.state)
+        _park(args, started_at, grant)
+        return redirect(url_for("auth.login"))
+
+    client = grant.client
+    user = login.user
+    scope = grant.request.scope or ""
+    decision = pending.get("decision") if pending else None
+    if decision == "deny":
+        session.pop("pending_authz", None)
+        audit.log("consent.denied", user_id=user.id, client_id=client.client_id)
+        return server.create_authorization_response(grant=grant, grant_user=None)
+    if decision != "allow" and _needs_consent(client, user, scope, prompts):
+        if "none" in prompts:
+            raise ConsentRequiredError(redirect_uri=redirect_uri, state=payload.state)
+        _park(args, started_at, grant)
+        return render_template(
+            "oauth/consent.html",
+            client=client,
+            user=user,
+            scopes=[(s, SCOPE_DESCRIPTIONS.get(s, s)) for s in scope.split()],
+        )
+
+    session.pop("pending_authz", None)
+    grant.request.auth_context = {"auth_time": login.auth_time, "amr": login.amr, "acr": login.acr}
+    response = server.create_authorization_response(grant=grant, grant_user=user)
+    audit.log("authorization.code_issued", user_id=user.id, client_id=client.client_id)
+    return response
+
+
+def _needs_login(login, args, prompts, started_at, redirect_uri, state) -> bool:
+    """No session, or the request asks for a sign-in newer than the one we have."""
+    if login is None:
+        return True
+    fresh = login.auth_time >= started_at  # signed in after this request began
+    if "login" in prompts and not fresh:
+        return True
+    if "max_age" in args:
+        try:
+            max_age = int(args["max_age"])
+            if max_age < 0:
+                raise ValueError
+        except ValueError:
+            raise InvalidRequestError("max_age must be a non-negative integer.",
+                                      redirect_uri=redirect_uri, state=state) from None
+        if time.time() - login.auth_time > max_age and not fresh:
+            return True
+    hint = args.get("id_token_hint")
+    if hint and _id_token_hint_subject(hint, redirect_uri, state) != login.user.subject:
+        return True  # the RP expects another user: ask who is there
+    return False
+
+
+def _id_token_hint_subject(hint: str, redirect_uri, state) -> str | None:
+    """OIDC Core §3.1.2.1: an ID token we issued, possibly expired; its `sub`."""
+    try:
+        token = current_app.extensions["idp.keys"].verify(hint)
+        if token.claims.get("iss") != current_app.config["ISSUER"]:
+            raise ValueError("foreign issuer")
+    except Exception:
+        raise InvalidRequestError("id_token_hint is not a valid ID token of this provider.",
+                                  redirect_uri=redirect_uri, state=state) from None
+    return token.claims.get("sub")
+
+
+def _needs_consent(client, user, scope: str, prompts: set[str]) -> bool:
+    if client.first_party:
+        return False
+    if "consent" in prompts:
+        return True
+    consent = Consent.find(user.id, client.client_id)
+    return consent is None or not consent.covers(scope)
+
+
+def _pending_for(args: dict) -> dict | None:
+    """The parked state of this very request (same parameters), if it is being resumed."""
+    pending = session.get("pending_authz")
+    if pending and pending.get("args") == args:
+        return pending
+    return None
+
+
+def _park(args: dict, started_at: int, grant) -> None:
+    """Keep the validated request server-side while the user signs in or consents."""
+    session["pending_authz"] = {
+        "args": args,
+        "started_at": started_at,
+        "client_id": grant.client.client_id,
+        "scope": grant.request.scope or "",
+    }
+
+
+def _authorization_error(error: OAuth2Error):
+    """Redirect only to a validated redirect_uri (Authlib sets it only after checking it);
+    otherwise show the error to the user (RFC 6749 §4.1.2.1)."""
+    server = authorization()
+    session.pop("pending_authz", None)
+    audit.log("authorization.rejected", error=error.error)
+    if error.redirect_uri:
+        response = server.handle_error_response(request, error)
+        server.issuer_parameter.add_issuer_parameter(server, response)
+        return response
+    return render_template("error.html", error=error.error,
+                           description=error.get_error_description()), error.status_code
+
+
+@bp.post("/consent")
+def consent():
+    """The consent page's answer: remember it, then resume the authorization request."""
+    pending = session.get("pending_authz")
+    login = current_login()
+    if not pending or login is None or "scope" not in pending:
+        return render_template(
+            "error.html",
+            error="no_pending_request",
+            description="There is no sign-in request waiting for an answer. "
+            "Go back to the application and start again.",
+        ), 400
+    decision = request.form.get("decision")
+    if decision not in ("allow", "deny"):
+        abort(400)
+    client = Client.by_client_id(pending["client_id"])
+    if client is None:
+        abort(400)
+    if decision == "allow":
+        Consent.grant(login.user_id, client.client_id, pending["scope"])
+        db.session.commit()
+        audit.log("consent.granted", user_id=login.user_id, client_id=client.client_id,
+                  scope=pending["scope"])
+    pending["decision"] = decision
+    session["pending_authz"] = pending
+    return redirect(url_for("oauth.authorize", **pending["args"]), code=303)
+
+
+@bp.post("/token")
+def token():
+    return authorization().create_token_response()
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo():
+    response = authorization().create_endpoint_response("userinfo")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/end_session", methods=["GET", "POST"])
+def end_session():
+    """OIDC RP-Initiated Logout 1.0. Redirect only to a registered post_logout_redirect_uri
+    of the client named by a valid id_token_hint; otherwise ask the user."""
+    server = authorization()
+    try:
+        end_request = server.validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        audit.log("logout.rejected", error=error.error)
+        return render_template("error.html", error=error.error,
+                               description=error.get_error_description()), 400
+    asked_uri = request.values.get("post_logout_redirect_uri")
+    if asked_uri and end_request.redirect_uri is None and end_request.id_token_claims:
+        audit.log("logout.rejected", error="unregistered_post_logout_redirect_uri")
+        return render_template(
+            "error.html",
+            error="invalid_request",
+            description="The post_logout_redirect_uri is not registered for this application.",
+        ), 400
+    if end_request.needs_confirmation:
+        # Without a valid id_token_hint anyone could sign the user out: let the user decide.
+        return render_template("auth/logout.html", user=current_login() and current_login().user,
+                               client=end_request.client)
+    response = server.create_endpoint_response("end_session", end_request)
+    return response or render_template("auth/logged_out.html", client=end_request.client)

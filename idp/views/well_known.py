@@ -1,0 +1,87 @@
+"""OIDC Discovery 1.0 / RFC 8414 metadata and the JWKS (RFC 7517)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import request
+
+from ..oauth.claims import CLAIMS_SUPPORTED
+from ..oauth.claims import SUPPORTED_SCOPES
+
+bp = Blueprint("well_known", __name__)
+
+
+def discovery_document(issuer: str) -> dict:
+    """Only what works: everything listed here is accepted at run time, nothing else is."""
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks.json",
+        "end_session_endpoint": f"{issuer}/end_session",
+        "scopes_supported": SUPPORTED_SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": CLAIMS_SUPPORTED,
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "require_request_uri_registration": False,
+        "authorization_response_iss_parameter_supported": True,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "display_values_supported": ["page"],
+        "frontchannel_logout_supported": False,
+        "backchannel_logout_supported": False,
+    }
+
+
+def _cached_json(name: str, build) -> Response:
+    """Serve a JSON body built once per process, with an ETag and a 304 for a matching one."""
+    cache = current_app.extensions.setdefault("idp.well_known", {})
+    if name not in cache:
+        body = build()
+        cache[name] = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+    body, etag = cache[name]
+    headers = {
+        "Cache-Control": f"public, max-age={current_app.config['JWKS_MAX_AGE_SECONDS']}",
+        "ETag": etag,
+        "Access-Control-Allow-Origin": "*",
+    }
+    if etag in request.headers.get("If-None-Match", ""):
+        return Response(status=304, headers=headers)
+    return Response(body, mimetype="application/json", headers=headers)
+
+
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration():
+    return _cached_json(
+        "discovery",
+        lambda: json.dumps(discovery_document(current_app.config["ISSUER"])).encode(),
+    )
+
+
+@bp.get("/.well-known/oauth-authorization-server")
+def oauth_authorization_server():
+    """RFC 8414 §3: the same metadata at the OAuth well-known location."""
+    return openid_configuration()
+
+
+@bp.get("/jwks.json")
+def jwks():
+    return _cached_json("jwks", current_app.extensions["idp.keys"].jwks_body)

@@ -1,0 +1,179 @@
+"""Shared fixtures: an app on a fresh database (SQLite, or PostgreSQL when IDP_TEST_DATABASE_URL
+is set), users, clients, and a live server on 127.0.0.1 for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+from werkzeug.serving import make_server
+
+from idp import create_app
+from idp.models import Client
+from idp.models import User
+from idp.models import db
+from idp.security.passwords import hash_password
+
+from .helpers import Browserless
+
+from .helpers import PASSWORD  # noqa: E402,F401
+TEST_DATABASE_URL = os.environ.get("IDP_TEST_DATABASE_URL")
+# Cheap argon2id for tests only; the shipped parameters are in config/default.toml.
+FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST_KIB": 8192, "ARGON2_PARALLELISM": 1}
+
+
+@pytest.fixture(scope="session")
+def signing_keys_dir(tmp_path_factory) -> Path:
+    """One generated RSA key for the whole run (generation costs ~0.1 s per key)."""
+    from idp.keys import generate_key
+
+    path = tmp_path_factory.mktemp("keys-template")
+    generate_key(path, 2048)
+    return path
+
+
+def _fresh_database(tmp_path: Path) -> str:
+    if not TEST_DATABASE_URL:
+        return f"sqlite:///{tmp_path / 'idp.sqlite3'}"
+    engine = sa.create_engine(TEST_DATABASE_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    return TEST_DATABASE_URL
+
+
+def make_app(tmp_path: Path, signing_keys_dir: Path, issuer="http://127.0.0.1:5000", **overrides):
+    keys_dir = tmp_path / "keys"
+    if not keys_dir.exists():
+        shutil.copytree(signing_keys_dir, keys_dir)
+        os.chmod(keys_dir, 0o700)
+    config = {
+        "ENV": "development",
+        "ISSUER": issuer,
+        "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "KEYS_DIR": str(keys_dir),
+        "DATABASE_URL": _fresh_database(tmp_path),
+        "TESTING": True,
+        **FAST_ARGON2,
+        **overrides,
+    }
+    app = create_app(config)
+    with app.app_context():
+        upgrade()  # the real migrations, not create_all: they are what production runs
+    return app
+
+
+@pytest.fixture
+def app(tmp_path, signing_keys_dir):
+    """The app, with no context pushed: each test-client request gets its own, as in production
+    (a context held open by the test would share `g` and the database session across requests)."""
+    app = make_app(tmp_path, signing_keys_dir)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def http(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def cli(app):
+    return app.test_cli_runner()
+
+
+def add_user(app, username="alice", password=PASSWORD, **fields) -> SimpleNamespace:
+    """Create a user; returns a plain snapshot (id, subject, username, password)."""
+    with app.app_context():
+        user = User(
+            username=username,
+            email=fields.pop("email", f"{username}@example.com"),
+            name=fields.pop("name", username.title()),
+            password_hash=hash_password(password),
+            **fields,
+        )
+        db.session.add(user)
+        db.session.commit()
+        return SimpleNamespace(id=user.id, subject=user.subject, username=user.username,
+                               email=user.email, name=user.name, password=password)
+
+
+def add_client(app, name="Test App", public=False, **fields) -> SimpleNamespace:
+    """Register a client; returns a snapshot with the plain secret (None when public)."""
+    with app.app_context():
+        client = Client(
+            name=name,
+            redirect_uris=fields.pop("redirect_uris", ["https://rp.example.com/callback"]),
+            post_logout_redirect_uris=fields.pop(
+                "post_logout_redirect_uris", ["https://rp.example.com/signed-out"]
+            ),
+            token_endpoint_auth_method="none" if public else "client_secret_basic",
+            **fields,
+        )
+        secret = None if public else client.set_secret()
+        db.session.add(client)
+        db.session.commit()
+        return SimpleNamespace(client_id=client.client_id, secret=secret, name=client.name,
+                               redirect_uris=list(client.redirect_uris),
+                               post_logout_redirect_uris=list(client.post_logout_redirect_uris))
+
+
+@pytest.fixture
+def user(app):
+    return add_user(app)
+
+
+@pytest.fixture
+def confidential_client(app):
+    return add_client(app)
+
+
+@pytest.fixture
+def public_client(app):
+    return add_client(app, name="Mobile App", public=True,
+                      redirect_uris=["com.example.app:/callback"])
+
+
+@pytest.fixture
+def flow(http, user, confidential_client):
+    """Drives the code flow through the Flask test client (sign-in, consent, token)."""
+    return Browserless(http, confidential_client)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, app, url):
+        self.app = app
+        self.url = url
+
+
+@pytest.fixture
+def live_server(tmp_path, signing_keys_dir):
+    """The provider on a real socket at 127.0.0.1, its issuer matching its address."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = make_app(tmp_path, signing_keys_dir, issuer=url)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(app, url)
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        with app.app_context():
+            db.engine.dispose()
