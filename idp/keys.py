@@ -7,6 +7,7 @@ the folder is published.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -58,10 +59,13 @@ class KeyStore:
         self._verify_set = KeySet([k.private for k in keys])
 
     def ensure_key(self) -> None:
-        """Generate the first RSA key if the folder holds none (safe for racing workers)."""
+        """Generate the first RSA key if the folder holds none. An exclusive lock makes racing
+        workers agree on one key instead of each writing its own."""
         self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not any(self.keys_dir.glob("*.pem")):
-            generate_key(self.keys_dir, self.key_size)
+        with open(self.keys_dir / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not any(self.keys_dir.glob("*.pem")):
+                generate_key(self.keys_dir, self.key_size)
 
     def signing_key(self) -> SigningKey:
         return self._keys[-1]

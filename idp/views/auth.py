@@ -70,6 +70,8 @@ def login():
         user.password_hash = hash_password(password)
         db.session.commit()
     start_login(user, amr=["pwd"])
+    if "pending_authz" in session:
+        session["pending_authz"] = {**session["pending_authz"], "authenticated": True}
     return redirect(_after_login_url(), code=303)  # RFC 9700 §4.12: 303 after a credential POST
 
 

@@ -71,13 +71,15 @@ def _continue_authorization(grant, login):
             raise error_class(redirect_uri=redirect_uri, state=payload.state)
 
     pending = _pending_for(args)
-    started_at = pending["started_at"] if pending else int(time.time())
     prompts = set(args.get("prompt", "").split())
+    # Signed in on the login page while this very request waited: that satisfies
+    # prompt=login and max_age, however old the request itself is.
+    fresh = bool(pending and pending.get("authenticated"))
 
-    if _needs_login(login, args, prompts, started_at, redirect_uri, payload.state):
+    if _needs_login(login, args, prompts, fresh, redirect_uri, payload.state):
         if "none" in prompts:
             raise LoginRequiredError(redirect_uri=redirect_uri, state=payload.state)
-        _park(args, started_at, grant)
+        _park(args, grant)
         return redirect(url_for("auth.login"))
 
     client = grant.client
@@ -91,7 +93,7 @@ def _continue_authorization(grant, login):
     if decision != "allow" and _needs_consent(client, user, scope, prompts):
         if "none" in prompts:
             raise ConsentRequiredError(redirect_uri=redirect_uri, state=payload.state)
-        _park(args, started_at, grant)
+        _park(args, grant, authenticated=fresh)
         return render_template(
             "oauth/consent.html",
             client=client,
@@ -106,11 +108,10 @@ def _continue_authorization(grant, login):
     return response
 
 
-def _needs_login(login, args, prompts, started_at, redirect_uri, state) -> bool:
+def _needs_login(login, args, prompts, fresh, redirect_uri, state) -> bool:
     """No session, or the request asks for a sign-in newer than the one we have."""
     if login is None:
         return True
-    fresh = login.auth_time >= started_at  # signed in after this request began
     if "login" in prompts and not fresh:
         return True
     if "max_age" in args:
@@ -158,11 +159,11 @@ def _pending_for(args: dict) -> dict | None:
     return None
 
 
-def _park(args: dict, started_at: int, grant) -> None:
+def _park(args: dict, grant, authenticated: bool = False) -> None:
     """Keep the validated request server-side while the user signs in or consents."""
     session["pending_authz"] = {
         "args": args,
-        "started_at": started_at,
+        "authenticated": authenticated,
         "client_id": grant.client.client_id,
         "scope": grant.request.scope or "",
     }

@@ -1,0 +1,271 @@
+"""The authorization endpoint: validation, prompt, max_age, consent (OIDC Core §3.1.2)."""
+
+import pytest
+
+from idp.models import Consent
+from idp.models import LoginSession
+from idp.models import db
+
+from ..conftest import add_client
+from ..helpers import Browserless
+from ..helpers import page_text
+from ..helpers import query_of
+
+ISSUER = "http://127.0.0.1:5000"
+
+
+def assert_error_page(response, status=400):
+    assert response.status_code == status
+    assert response.location is None  # never a redirect
+    assert response.mimetype == "text/html"
+
+
+def assert_error_redirect(response, flow, error, state):
+    assert response.status_code == 302
+    assert response.location.startswith(flow.client.redirect_uris[0] + "?")
+    params = query_of(response.location)
+    assert params["error"] == error
+    assert params["state"] == state
+    assert params["iss"] == ISSUER
+    return params
+
+
+def test_oidcc_server_returns_code_state_and_iss(flow):
+    response = flow.code_response(state="xyz-123")
+    params = query_of(response.location)
+    assert response.location.startswith("https://rp.example.com/callback?")
+    assert params["state"] == "xyz-123"
+    assert params["iss"] == ISSUER  # RFC 9207
+    assert len(params["code"]) >= 32
+
+
+def test_oidcc_ensure_registered_redirect_uri_gets_error_page(flow):
+    response = flow.authorize(redirect_uri="https://attacker.example/callback")
+    assert_error_page(response)
+
+
+@pytest.mark.parametrize("variant", [
+    "https://rp.example.com/callback?extra=1",
+    "https://rp.example.com/callback/",
+    "https://RP.example.com/callback",
+    "https://rp.example.com/callback/more",
+    "http://rp.example.com/callback",
+    "https://rp.example.com/callback#frag",
+])
+def test_redirect_uri_must_match_character_for_character(flow, variant):
+    assert_error_page(flow.authorize(redirect_uri=variant))
+
+
+def test_missing_redirect_uri_gets_error_page(flow):
+    assert_error_page(flow.authorize(redirect_uri=None))
+
+
+def test_unknown_client_gets_error_page(flow):
+    assert_error_page(flow.authorize(client_id="no-such-client"), status=400)
+
+
+def test_missing_client_id_gets_error_page(flow):
+    assert_error_page(flow.authorize(client_id=None), status=400)
+
+
+def test_oidcc_response_type_missing_is_reported_to_client(flow, user):
+    flow.login()
+    response = flow.authorize(response_type=None, state="s1")
+    params = assert_error_redirect(response, flow, "unsupported_response_type", "s1")
+    assert "\n" not in params.get("error_description", "")
+
+
+def test_implicit_response_types_are_refused(flow):
+    response = flow.authorize(response_type="id_token token", state="s2")
+    assert_error_redirect(response, flow, "unsupported_response_type", "s2")
+
+
+def test_missing_pkce_is_refused(flow):
+    response = flow.authorize(code_challenge=None, code_challenge_method=None, state="s3")
+    assert_error_redirect(response, flow, "invalid_request", "s3")
+
+
+def test_plain_pkce_is_refused(flow):
+    response = flow.authorize(code_challenge_method="plain", state="s4")
+    assert_error_redirect(response, flow, "invalid_request", "s4")
+
+
+def test_pkce_method_is_not_defaulted_to_plain(flow):
+    response = flow.authorize(code_challenge_method=None, state="s5")
+    assert_error_redirect(response, flow, "invalid_request", "s5")
+
+
+def test_oidcc_unsigned_request_object_rejected_as_unsupported(flow):
+    response = flow.authorize(request="eyJhbGciOiJub25lIn0.eyJzdGF0ZSI6ImZvbyJ9.", state="s6")
+    assert_error_redirect(response, flow, "request_not_supported", "s6")
+
+
+def test_oidcc_request_uri_rejected_as_unsupported(flow):
+    response = flow.authorize(request_uri="https://rp.example.com/request.jwt", state="s7")
+    assert_error_redirect(response, flow, "request_uri_not_supported", "s7")
+
+
+def test_oidcc_prompt_none_not_logged_in(flow):
+    response = flow.authorize(prompt="none", state="s8")
+    assert_error_redirect(response, flow, "login_required", "s8")
+
+
+def test_oidcc_prompt_none_logged_in_is_silent(flow):
+    first = query_of(flow.code_response().location)
+    response = flow.authorize(prompt="none")
+    assert response.status_code == 302
+    assert "code" in query_of(response.location)
+    assert "error" not in first
+
+
+def test_prompt_none_without_consent_is_consent_required(flow):
+    flow.login()
+    response = flow.authorize(prompt="none", state="s9")
+    assert_error_redirect(response, flow, "consent_required", "s9")
+
+
+def test_unauthenticated_request_goes_to_login_page(flow):
+    response = flow.authorize()
+    assert response.status_code == 302
+    assert response.location == "/login"
+
+
+def test_login_hint_prefills_username(flow):
+    flow.authorize(login_hint="bob@example.com")
+    page = flow.http.get("/login").get_data(as_text=True)
+    assert 'value="bob@example.com"' in page
+
+
+@pytest.mark.parametrize("extra", [
+    {"extra": "foobar"}, {"display": "page"}, {"display": "popup"}, {"ui_locales": "fr-CA"},
+    {"claims_locales": "de"}, {"acr_values": "urn:mace:incommon:iap:silver"},
+    {"login_hint": "alice"}, {"nonce": None},
+])
+def test_oidcc_optional_parameters_do_not_cause_errors(flow, extra):
+    """oidcc-ensure-request-with-unknown-parameter-succeeds, -display-*, -ui-locales,
+    -claims-locales, -acr-values, -login-hint, -request-without-nonce-succeeds."""
+    response = flow.code_response(**extra)
+    assert "code" in query_of(response.location)
+
+
+def test_oidcc_alternate_happy_flow_scope_order(flow):
+    response = flow.code_response(scope="email openid profile")
+    assert "code" in query_of(response.location)
+
+
+def test_oidcc_ensure_post_request_succeeds(flow):
+    flow.code_response()  # signed in and consented
+    response = flow.http.post("/authorize", data=flow.authorize_params())
+    assert response.status_code == 302
+    assert "code" in query_of(response.location)
+
+
+def test_consent_shows_client_and_scopes_in_plain_words(flow):
+    flow.authorize()
+    page = flow.follow(flow.login())
+    text = page_text(page.get_data(as_text=True))
+    assert "Test App" in text
+    assert "See your email address" in text
+    assert 'name="decision" value="allow"' in page.get_data(as_text=True)
+
+
+def test_consent_deny_returns_access_denied(flow):
+    response = flow.code_response(decision="deny", state="s10")
+    assert_error_redirect(response, flow, "access_denied", "s10")
+
+
+def test_consent_is_remembered_for_the_same_scopes(app, flow):
+    flow.code_response()
+    response = flow.authorize()
+    assert response.status_code == 302 and "code" in query_of(response.location)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Consent.id))) == 1
+
+
+def test_new_scope_asks_for_consent_again(flow):
+    flow.code_response(scope="openid")
+    response = flow.authorize(scope="openid email")
+    assert response.status_code == 200
+    assert 'value="allow"' in response.get_data(as_text=True)
+
+
+def test_prompt_consent_always_asks(flow):
+    flow.code_response()
+    response = flow.authorize(prompt="consent")
+    assert response.status_code == 200
+    assert 'value="allow"' in response.get_data(as_text=True)
+    # and answering it completes the request without a loop
+    assert "code" in query_of(flow.follow(flow.consent(response)).location)
+
+
+def test_first_party_client_skips_consent(app, http, user):
+    client = add_client(app, name="Own App", first_party=True)
+    flow = Browserless(http, client)
+    flow.authorize()
+    response = flow.follow(flow.login())
+    assert response.status_code == 302 and "code" in query_of(response.location)
+
+
+def _age_login(app, seconds):
+    with app.app_context():
+        for login in db.session.execute(db.select(LoginSession)).scalars():
+            login.auth_time -= seconds
+        db.session.commit()
+
+
+def test_oidcc_prompt_login_forces_fresh_login(flow):
+    flow.code_response()
+    response = flow.authorize(prompt="login")
+    assert response.status_code == 302 and response.location == "/login"
+    response = flow.follow(flow.login())
+    assert "code" in query_of(response.location)
+
+
+def test_oidcc_max_age_1_forces_login_after_a_second(app, flow):
+    flow.code_response()
+    _age_login(app, 2)
+    response = flow.authorize(max_age="1")
+    assert response.location == "/login"
+    response = flow.follow(flow.login())
+    assert "code" in query_of(response.location)
+
+
+def test_oidcc_max_age_10000_does_not_force_login(app, flow):
+    flow.code_response()
+    _age_login(app, 5)
+    response = flow.authorize(max_age="10000")
+    assert "code" in query_of(response.location)
+
+
+def test_max_age_with_prompt_none_is_login_required(app, flow):
+    flow.code_response()
+    _age_login(app, 5)
+    response = flow.authorize(max_age="1", prompt="none", state="s11")
+    assert_error_redirect(response, flow, "login_required", "s11")
+
+
+def test_invalid_max_age_is_invalid_request(flow):
+    flow.code_response()
+    response = flow.authorize(max_age="soon", state="s12")
+    assert_error_redirect(response, flow, "invalid_request", "s12")
+
+
+def test_oidcc_id_token_hint_with_prompt_none_is_silent(flow):
+    id_token = flow.tokens()["id_token"]
+    response = flow.authorize(prompt="none", id_token_hint=id_token)
+    assert "code" in query_of(response.location)
+
+
+def test_id_token_hint_for_another_user_is_login_required(app, flow):
+    id_token = flow.tokens()["id_token"]
+    from ..conftest import add_user
+    add_user(app, "bob")
+    flow.login(username="bob")
+    response = flow.authorize(prompt="none", id_token_hint=id_token, state="s13")
+    assert_error_redirect(response, flow, "login_required", "s13")
+
+
+def test_forged_id_token_hint_is_invalid_request(flow):
+    flow.code_response()
+    response = flow.authorize(prompt="none", id_token_hint="eyJhbGciOiJub25lIn0.e30.", state="s14")
+    assert_error_redirect(response, flow, "invalid_request", "s14")

@@ -1,0 +1,54 @@
+"""Discovery and JWKS (oidcc-discovery-endpoint-verification, RFC 8414, OIDC Core §10.1.1)."""
+
+ISSUER = "http://127.0.0.1:5000"
+
+
+def test_oidcc_discovery_endpoint_verification(http):
+    response = http.get("/.well-known/openid-configuration")
+    assert response.status_code == 200
+    doc = response.get_json()
+    assert doc["issuer"] == ISSUER
+    for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
+                 "end_session_endpoint"):
+        assert doc[name].startswith(ISSUER + "/")
+    assert "openid" in doc["scopes_supported"]
+    assert doc["response_types_supported"] == ["code"]
+    assert doc["subject_types_supported"] == ["public"]
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert doc["grant_types_supported"] == ["authorization_code"]
+    assert set(doc["token_endpoint_auth_methods_supported"]) == {
+        "client_secret_basic", "client_secret_post", "none"}
+    assert doc["authorization_response_iss_parameter_supported"] is True
+    # Advertise only what works: request objects are refused, so say so explicitly.
+    assert doc["request_parameter_supported"] is False
+    assert doc["request_uri_parameter_supported"] is False
+    assert doc["response_modes_supported"] == ["query"]
+    assert {"sub", "name", "email"} <= set(doc["claims_supported"])
+
+
+def test_rfc8414_metadata_matches_discovery(http):
+    oidc = http.get("/.well-known/openid-configuration").get_json()
+    oauth = http.get("/.well-known/oauth-authorization-server").get_json()
+    assert oauth == oidc
+
+
+def test_jwks_publishes_public_keys_only(http):
+    response = http.get("/jwks.json")
+    assert response.status_code == 200
+    keys = response.get_json()["keys"]
+    assert len(keys) >= 1
+    kids = [key["kid"] for key in keys]
+    assert len(kids) == len(set(kids))
+    for key in keys:
+        assert key["kty"] == "RSA" and key["use"] == "sig" and key["alg"] == "RS256"
+        assert not {"d", "p", "q", "dp", "dq", "qi"} & key.keys()
+
+
+def test_jwks_has_cache_headers_and_etag(http):
+    response = http.get("/jwks.json")
+    assert "max-age=" in response.headers["Cache-Control"]
+    etag = response.headers["ETag"]
+    again = http.get("/jwks.json", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.get_data() == b""

@@ -1,0 +1,112 @@
+"""The sign-in page: generic errors, CSRF, session renewal, cookie flags, throttling."""
+
+import logging
+
+from ..conftest import add_user
+from ..conftest import make_app
+from ..helpers import PASSWORD
+from ..helpers import csrf_token
+
+
+def post_login(http, username, password, token=None):
+    if token is None:
+        token = csrf_token(http.get("/login").get_data(as_text=True))
+    return http.post("/login", data={"username": username, "password": password,
+                                     "csrf_token": token})
+
+
+def test_login_page_has_named_fields_and_csrf(http):
+    page = http.get("/login")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'name="username"' in html and 'name="password"' in html
+    assert 'type="submit"' in html and csrf_token(html)
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+def test_unknown_user_and_wrong_password_get_the_same_message(http, user):
+    wrong = post_login(http, "alice", "not the password")
+    unknown = post_login(http, "mallory", "not the password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "Invalid username or password." in wrong.get_data(as_text=True)
+    assert "Invalid username or password." in unknown.get_data(as_text=True)
+
+
+def test_login_without_csrf_token_is_refused(http, user):
+    response = http.post("/login", data={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 400
+    with http.session_transaction() as session:
+        assert "sid" not in session
+
+
+def test_login_replaces_the_session(http, user):
+    http.get("/login")
+    with http.session_transaction() as session:
+        before = dict(session)
+    response = post_login(http, "alice", PASSWORD)
+    assert response.status_code == 303
+    with http.session_transaction() as session:
+        assert session["sid"] and session.get("csrf_token") != before.get("csrf_token")
+
+
+def test_username_is_case_insensitive(http, user):
+    assert post_login(http, "ALICE", PASSWORD).status_code == 303
+
+
+def test_session_cookie_flags(http, user):
+    response = post_login(http, "alice", PASSWORD)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_session_cookie_is_secure_with_https_issuer(tmp_path, signing_keys_dir):
+    app = make_app(tmp_path, signing_keys_dir, issuer="https://id.example.com")
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_disabled_user_cannot_sign_in(app, http):
+    add_user(app, "carol", disabled=True)
+    response = post_login(http, "carol", PASSWORD)
+    assert response.status_code == 401
+
+
+def test_repeated_failures_lock_the_account_for_the_window(app, http, user):
+    for _ in range(app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]):
+        assert post_login(http, "alice", "wrong password").status_code == 401
+    # now even the right password is refused until the window passes
+    response = post_login(http, "alice", PASSWORD)
+    assert response.status_code == 429
+
+
+def test_successful_login_resets_the_account_counter(app, http, user):
+    for _ in range(app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] - 1):
+        post_login(http, "alice", "wrong password")
+    assert post_login(http, "alice", PASSWORD).status_code == 303
+    assert post_login(http, "alice", "wrong password").status_code == 401
+
+
+def test_passwords_never_reach_the_log(http, user, caplog):
+    caplog.set_level(logging.DEBUG)
+    post_login(http, "alice", "a wrong secret guess")
+    post_login(http, "alice", PASSWORD)
+    assert "a wrong secret guess" not in caplog.text
+    assert PASSWORD not in caplog.text
+    assert "login.failed" in caplog.text and "login.succeeded" in caplog.text
+
+
+def test_home_page_shows_the_signed_in_user(http, user):
+    post_login(http, "alice", PASSWORD)
+    assert "alice" in http.get("/").get_data(as_text=True)
+
+
+def test_unknown_path_is_an_error_page(http):
+    response = http.get("/no/such/page")
+    assert response.status_code == 404 and response.mimetype == "text/html"
+
+
+def test_consent_without_pending_request_is_an_error_page(http, user):
+    post_login(http, "alice", PASSWORD)
+    token = csrf_token(http.get("/logout").get_data(as_text=True))
+    response = http.post("/consent", data={"decision": "allow", "csrf_token": token})
+    assert response.status_code == 400

@@ -1,0 +1,55 @@
+"""UserInfo (OIDC Core §5.3): GET, POST with a Bearer header, scope claims, bad tokens."""
+
+import pytest
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_oidcc_userinfo_get(flow, user):
+    tokens = flow.tokens()
+    response = flow.http.get("/userinfo", headers=bearer(tokens["access_token"]))
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.get_json()
+    assert body["sub"] == user.subject
+    assert body["email"] == user.email and body["name"] == user.name
+
+
+def test_oidcc_userinfo_post_header(flow, user):
+    tokens = flow.tokens()
+    response = flow.http.post("/userinfo", headers=bearer(tokens["access_token"]))
+    assert response.status_code == 200
+    assert response.get_json()["sub"] == user.subject
+
+
+@pytest.mark.parametrize("scope,present,absent", [
+    ("openid", {"sub"}, {"email", "name"}),
+    ("openid email", {"sub", "email", "email_verified"}, {"name"}),
+    ("openid profile", {"sub", "name", "preferred_username"}, {"email"}),
+])
+def test_oidcc_scope_claims(flow, scope, present, absent):
+    tokens = flow.tokens(scope=scope)
+    body = flow.http.get("/userinfo", headers=bearer(tokens["access_token"])).get_json()
+    assert present <= body.keys()
+    assert not absent & body.keys()
+
+
+def test_userinfo_without_token_is_401(http):
+    response = http.get("/userinfo")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].lower().startswith("bearer")  # RFC 7235: case-insensitive
+
+
+@pytest.mark.parametrize("token", ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.e30."])
+def test_userinfo_with_bad_token_is_401(http, token):
+    response = http.get("/userinfo", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_token"
+
+
+def test_userinfo_needs_openid_scope(flow):
+    tokens = flow.tokens(scope="profile")
+    response = flow.http.get("/userinfo", headers=bearer(tokens["access_token"]))
+    assert response.status_code == 403
