@@ -68,17 +68,28 @@ def make_app(tmp_path: Path, signing_keys_dir: Path, issuer="http://127.0.0.1:50
     app = create_app(config)
     with app.app_context():
         upgrade()  # the real migrations, not create_all: they are what production runs
+    _apps_to_close.append(app)
     return app
+
+
+_apps_to_close: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_databases():
+    """Close every pooled connection a test opened: PostgreSQL's DROP SCHEMA of the next test
+    would wait for them, and unclosed connections are warnings (errors here)."""
+    yield
+    while _apps_to_close:
+        with _apps_to_close.pop().app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture
 def app(tmp_path, signing_keys_dir):
     """The app, with no context pushed: each test-client request gets its own, as in production
     (a context held open by the test would share `g` and the database session across requests)."""
-    app = make_app(tmp_path, signing_keys_dir)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    return make_app(tmp_path, signing_keys_dir)
 
 
 @pytest.fixture
@@ -175,5 +186,3 @@ def live_server(tmp_path, signing_keys_dir):
     finally:
         server.shutdown()
         thread.join(timeout=5)
-        with app.app_context():
-            db.engine.dispose()
