@@ -62,6 +62,7 @@ class KeyStore:
         """Generate the first RSA key if the folder holds none. An exclusive lock makes racing
         workers agree on one key instead of each writing its own."""
         self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.keys_dir, 0o700)  # private keys: no one else may even list them
         with open(self.keys_dir / ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not any(self.keys_dir.glob("*.pem")):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749 import grants
 from flask import current_app
 from sqlalchemy import update
@@ -18,6 +19,17 @@ from ..security.hashing import hash_secret
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request, client) -> str:
+        """OIDC Core §3.1.2.1: required, and registered character for character. The message
+        never echoes the URI: it is attacker-chosen text (and Authlib refuses non-ASCII)."""
+        redirect_uri = request.payload.redirect_uri
+        if not redirect_uri:
+            raise InvalidRequestError("Missing 'redirect_uri' in request.")
+        if not client.check_redirect_uri(redirect_uri):
+            raise InvalidRequestError("The redirect_uri is not registered for this client.")
+        return redirect_uri
 
     def save_authorization_code(self, code: str, request) -> None:
         # `auth_context` is put on the request by views/oauth.py from the sign-in session.

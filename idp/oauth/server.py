@@ -7,6 +7,8 @@ from datetime import datetime
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749 import InvalidClientError
+from authlib.oauth2.rfc6749 import UnsupportedResponseTypeError
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from flask import Flask
 from flask import current_app
@@ -30,6 +32,22 @@ class AuthorizationServer(_AuthorizationServer):
             return None
         return Client.by_client_id(client_id)
 
+    def get_authorization_grant(self, request):
+        """Authlib echoes the requested response_type into the error description (and fails on
+        non-ASCII); describe the error without the attacker's text instead."""
+        try:
+            return super().get_authorization_grant(request)
+        except UnsupportedResponseTypeError as error:
+            raise UnsupportedResponseType(redirect_uri=error.redirect_uri) from None
+        except ValueError:
+            raise UnsupportedResponseType() from None
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except ValueError:  # Authlib's Basic parser raises on "Basic " or non-UTF-8 credentials
+            raise InvalidClientError(status_code=401) from None
+
     def save_token(self, token, request) -> None:
         """Record user tokens so that they can be revoked; the JWT itself is not stored."""
         if request.user is None:
@@ -48,6 +66,14 @@ class AuthorizationServer(_AuthorizationServer):
             )
         )
         db.session.commit()
+
+
+class UnsupportedResponseType(UnsupportedResponseTypeError):
+    def __init__(self, **kwargs):
+        super().__init__(None, **kwargs)
+
+    def get_error_description(self) -> str:
+        return "Only response_type=code is supported."
 
 
 class IssuerParameter(_IssuerParameter):
