@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC
 from datetime import datetime
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 # Named constraints, so Alembic can alter them on SQLite and PostgreSQL alike.
 naming_convention = {
@@ -17,6 +20,13 @@ naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 db = SQLAlchemy(metadata=MetaData(naming_convention=naming_convention))
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_enforces_foreign_keys(dbapi_connection, _record) -> None:
+    """SQLite ignores ON DELETE CASCADE unless asked; PostgreSQL always honours it."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def utcnow() -> datetime:

@@ -1,0 +1,161 @@
+"""The admin CLI: users and clients, clean errors, nothing half-written, secrets shown once."""
+
+import json
+
+import pytest
+
+from idp.models import Client
+from idp.models import LoginSession
+from idp.models import User
+from idp.models import db
+
+from .helpers import PASSWORD
+from .helpers import csrf_token
+
+
+def run(cli, *args, input=None):
+    return cli.invoke(args=list(args), input=input)
+
+
+def count(app, model):
+    with app.app_context():
+        return db.session.scalar(db.select(db.func.count()).select_from(model))
+
+
+def create_alice(cli):
+    return run(cli, "users", "create", "Alice", "--email", "alice@example.com", "--name", "Alice",
+               "--password-stdin", "--json", input=PASSWORD + "\n")
+
+
+def test_users_create_stores_argon2id_and_prints_sub(app, cli):
+    result = create_alice(cli)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["username"] == "alice" and data["sub"]
+    with app.app_context():
+        user = User.by_username("alice")
+        assert user.password_hash.startswith("$argon2id$")
+        assert PASSWORD not in user.password_hash
+
+
+def test_created_user_can_sign_in(app, cli, http):
+    create_alice(cli)
+    token = csrf_token(http.get("/login").get_data(as_text=True))
+    response = http.post("/login", data={"username": "alice", "password": PASSWORD,
+                                         "csrf_token": token})
+    assert response.status_code == 303
+
+
+def test_duplicate_user_is_one_line_error_and_no_second_row(app, cli):
+    create_alice(cli)
+    result = create_alice(cli)
+    assert result.exit_code != 0
+    assert result.stderr.strip().count("\n") == 0 and "already exists" in result.stderr
+    assert count(app, User) == 1
+
+
+def test_short_password_is_refused(app, cli):
+    result = run(cli, "users", "create", "bob", "--email", "b@example.com", "--name", "B",
+                 "--password-stdin", input="short\n")
+    assert result.exit_code != 0 and "at least" in result.stderr
+    assert count(app, User) == 0
+
+
+def test_users_list_json(cli):
+    create_alice(cli)
+    users = json.loads(run(cli, "users", "list", "--json").output)
+    assert [u["username"] for u in users] == ["alice"]
+    assert "password_hash" not in users[0]
+
+
+def test_users_disable_ends_sessions(app, cli, http):
+    create_alice(cli)
+    token = csrf_token(http.get("/login").get_data(as_text=True))
+    http.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token})
+    result = run(cli, "users", "disable", "alice", "--json")
+    assert json.loads(result.output)["sessions_ended"] == 1
+    with app.app_context():
+        assert db.session.execute(db.select(LoginSession)).scalar_one().ended_at is not None
+    assert "Not signed in" in http.get("/").get_data(as_text=True)
+
+
+def test_set_password_for_unknown_user_fails(cli):
+    result = run(cli, "users", "set-password", "ghost", "--password-stdin", input=PASSWORD + "\n")
+    assert result.exit_code != 0 and "no user" in result.stderr
+
+
+def create_client(cli, *extra):
+    return run(cli, "clients", "create", "--name", "Shop", "--redirect-uri",
+               "https://shop.example.com/cb", "--json", *extra)
+
+
+def test_confidential_client_secret_is_shown_once_and_stored_hashed(app, cli):
+    result = create_client(cli)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert len(data["client_secret"]) >= 43  # 256 bits, base64url
+    with app.app_context():
+        client = Client.by_client_id(data["client_id"])
+        assert client.secret_hash != data["client_secret"]
+        assert client.check_client_secret(data["client_secret"])
+    shown = run(cli, "clients", "show", data["client_id"], "--json").output
+    assert data["client_secret"] not in shown and "secret" not in shown
+    assert client.secret_hash not in run(cli, "clients", "list", "--json").output
+
+
+def test_public_client_has_no_secret(cli):
+    data = json.loads(create_client(cli, "--public").output)
+    assert data["client_secret"] is None and data["type"] == "public"
+
+
+@pytest.mark.parametrize("uri", ["https://shop.example.com/cb#frag", "http://shop.example.com/cb",
+                                 "javascript:alert(1)", "/relative/cb",
+                                 "https://user@shop.example.com/cb"])
+def test_invalid_redirect_uris_are_refused_and_nothing_is_written(app, cli, uri):
+    result = run(cli, "clients", "create", "--name", "Bad", "--redirect-uri", uri)
+    assert result.exit_code != 0 and uri in result.stderr
+    assert count(app, Client) == 0
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:8000/cb", "http://localhost/cb",
+                                 "com.example.app:/callback"])
+def test_loopback_and_private_use_redirect_uris_are_allowed(cli, uri):
+    assert run(cli, "clients", "create", "--name", "Ok", "--redirect-uri", uri).exit_code == 0
+
+
+def test_update_and_rotate_secret(app, cli):
+    data = json.loads(create_client(cli).output)
+    cid = data["client_id"]
+    result = run(cli, "clients", "update", cid, "--add-redirect-uri",
+                 "https://shop.example.com/cb2", "--first-party", "--json")
+    assert json.loads(result.output)["redirect_uris"] == [
+        "https://shop.example.com/cb", "https://shop.example.com/cb2"]
+    new = json.loads(run(cli, "clients", "rotate-secret", cid, "--json").output)["client_secret"]
+    with app.app_context():
+        client = Client.by_client_id(cid)
+        assert client.first_party
+        assert client.check_client_secret(new)
+        assert not client.check_client_secret(data["client_secret"])
+
+
+def test_delete_client(app, cli):
+    cid = json.loads(create_client(cli).output)["client_id"]
+    assert run(cli, "clients", "delete", cid, "--yes").exit_code == 0
+    assert count(app, Client) == 0
+
+
+def test_unknown_client_is_an_error(cli):
+    result = run(cli, "clients", "show", "nope")
+    assert result.exit_code != 0 and "no client" in result.stderr
+
+
+def test_public_client_cannot_have_client_credentials(app, cli):
+    result = create_client(cli, "--public", "--grant-type", "client_credentials")
+    assert result.exit_code != 0
+    assert count(app, Client) == 0
+
+
+def test_every_command_has_help(cli):
+    for args in (["users", "--help"], ["users", "create", "--help"], ["clients", "--help"],
+                 ["clients", "create", "--help"], ["clients", "rotate-secret", "--help"]):
+        assert run(cli, *args).exit_code == 0
