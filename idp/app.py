@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .keys import KeyStore
 from .models import db
 from .oauth import server
+from .security import hashing
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 csrf = CSRFProtect()
@@ -40,6 +41,7 @@ def build(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     csrf.init_app(app)
+    hashing.init_app(app)
 
     keystore = KeyStore(app.config["KEYS_DIR"], app.config["KEY_SIZE"])
     keystore.load()
@@ -59,7 +61,8 @@ def build(app: Flask) -> None:
 
     register_commands(app)
     # Machine-to-machine endpoints authenticate clients, not browsers: no CSRF token there.
-    for view in (oauth.token, oauth.userinfo, oauth.end_session, oauth.authorize):
+    for view in (oauth.token, oauth.userinfo, oauth.end_session, oauth.authorize,
+                 oauth.introspect, oauth.revoke):
         csrf.exempt(view)
     app.after_request(_security_headers)
 

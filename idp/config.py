@@ -15,6 +15,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = PROJECT_ROOT / "config" / "default.toml"
 DEV_ISSUER = "http://127.0.0.1:5000"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# Secrets that development generates (into KEYS_DIR) when they are not set.
+DEVELOPMENT_SECRETS = {"SECRET_KEY": "dev-secret-key", "HASH_KEY": "dev-hash-key"}
 
 
 class ConfigError(Exception):
@@ -75,8 +77,9 @@ def _derive(app: Flask) -> None:
     config["ISSUER"] = config["ISSUER"].rstrip("/")
     keys_dir = Path(config["KEYS_DIR"])
     config["KEYS_DIR"] = str(keys_dir if keys_dir.is_absolute() else Path.cwd() / keys_dir)
-    if not config["SECRET_KEY"] and dev:
-        config["SECRET_KEY"] = _development_secret(Path(config["KEYS_DIR"]))
+    for name, filename in DEVELOPMENT_SECRETS.items():
+        if not config[name] and dev:
+            config[name] = _development_secret(Path(config["KEYS_DIR"]) / filename)
     if not config["DATABASE_URL"]:
         instance = Path.cwd() / "instance"
         instance.mkdir(exist_ok=True)
@@ -96,11 +99,11 @@ def _derive(app: Flask) -> None:
     )
 
 
-def _development_secret(keys_dir: Path) -> str:
-    """Development only: a random secret kept beside the keys, so restarts keep sessions."""
-    path = keys_dir / "dev-secret-key"
+def _development_secret(path: Path) -> str:
+    """Development only: a random secret kept beside the keys, so that restarts keep sessions
+    and client secrets."""
     if not path.exists():
-        keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(48))
@@ -124,8 +127,14 @@ def validate(config: Any) -> None:
             )
     if config["ENV"] not in {"production", "development"}:
         raise ConfigError(f"IDP_ENV must be production or development, not {config['ENV']!r}")
-    if len(config["SECRET_KEY"] or "") < 32:
-        raise ConfigError("IDP_SECRET_KEY must be set to a random string of at least 32 characters")
+    for name in DEVELOPMENT_SECRETS:
+        if len(config[name] or "") < 32:
+            raise ConfigError(f"IDP_{name} must be set to a random string of at least 32 characters")
+    if config["HASH_KEY"] == config["SECRET_KEY"]:
+        raise ConfigError("IDP_HASH_KEY must differ from IDP_SECRET_KEY")
+    if not 0 < config["REFRESH_TOKEN_IDLE_SECONDS"] <= config["REFRESH_TOKEN_ABSOLUTE_SECONDS"]:
+        raise ConfigError("IDP_REFRESH_TOKEN_IDLE_SECONDS must be positive and at most "
+                          "IDP_REFRESH_TOKEN_ABSOLUTE_SECONDS")
     if config["KEY_SIZE"] not in (2048, 3072, 4096):
         raise ConfigError(f"IDP_KEY_SIZE must be 2048, 3072 or 4096, not {config['KEY_SIZE']}")
     if not 1 <= config["AUTHORIZATION_CODE_TTL_SECONDS"] <= 600:

@@ -35,20 +35,26 @@ def utcnow() -> datetime:
 
 
 from .authorization import AuthorizationCode  # noqa: E402
-from .authorization import Token  # noqa: E402
 from .client import Client  # noqa: E402
 from .consent import Consent  # noqa: E402
 from .login_session import LoginSession  # noqa: E402
 from .rate_limit import RateLimitCounter  # noqa: E402
+from .tokens import AccessTokenRecord  # noqa: E402
+from .tokens import RefreshToken  # noqa: E402
+from .tokens import RevokedAccessToken  # noqa: E402
+from .tokens import TokenFamily  # noqa: E402
 from .user import User  # noqa: E402
 
 __all__ = [
+    "AccessTokenRecord",
     "AuthorizationCode",
     "Client",
     "Consent",
     "LoginSession",
     "RateLimitCounter",
-    "Token",
+    "RefreshToken",
+    "RevokedAccessToken",
+    "TokenFamily",
     "User",
     "db",
     "utcnow",

@@ -1,4 +1,4 @@
-"""Authorization codes and the tokens issued from them."""
+"""Authorization codes: the one-time proof of a user's consent that a client exchanges for tokens."""
 
 from __future__ import annotations
 
@@ -59,52 +59,3 @@ class AuthorizationCode(db.Model):
 
     def get_amr(self) -> list[str]:
         return list(self.amr or [])
-
-
-class Token(db.Model):
-    """One access token issued to a user's session of a client (JWT, RFC 9068).
-
-    The JWT is self-contained; this row exists so that tokens issued from a code can be revoked
-    (code reuse, sign-out, disabled user) and so that /userinfo can refuse a revoked token.
-    """
-
-    __tablename__ = "tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    jti: Mapped[str] = mapped_column(db.String(64), unique=True)
-    client_id: Mapped[str] = mapped_column(
-        db.ForeignKey("clients.client_id", ondelete="CASCADE"), index=True
-    )
-    user_id: Mapped[int | None] = mapped_column(
-        db.ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
-    authorization_code_id: Mapped[int | None] = mapped_column(
-        db.ForeignKey("authorization_codes.id", ondelete="SET NULL"), index=True
-    )
-    scope: Mapped[str] = mapped_column(db.Text, default="")
-    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(index=True)
-    revoked_at: Mapped[datetime | None] = mapped_column()
-
-    client = relationship("Client", lazy="joined")
-    user = relationship("User", lazy="joined")
-
-    # --- Authlib TokenMixin, for the resource protector of /userinfo ------------------------
-    def get_client(self):
-        return self.client
-
-    def get_user(self):
-        return self.user
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def is_revoked(self) -> bool:
-        return self.revoked_at is not None
-
-    def is_expired(self) -> bool:
-        return self.expires_at <= utcnow()
-
-    @classmethod
-    def by_jti(cls, jti: str) -> Token | None:
-        return db.session.execute(db.select(cls).filter_by(jti=jti)).scalar_one_or_none()

@@ -25,7 +25,7 @@ class Client(db.Model, ClientMixin):
     client_id: Mapped[str] = mapped_column(
         db.String(64), unique=True, default=lambda: secrets.token_urlsafe(16)
     )
-    # SHA-256 of a 256-bit random secret; None for a public client.
+    # HMAC-SHA-256 of a 256-bit random secret (security/hashing.py); None for a public client.
     secret_hash: Mapped[str | None] = mapped_column(db.String(64))
     name: Mapped[str] = mapped_column(db.String(200))
     redirect_uris: Mapped[list] = mapped_column(db.JSON, default=list)
@@ -39,6 +39,12 @@ class Client(db.Model, ClientMixin):
     )
     # First-party clients are the operator's own apps: the consent page is skipped.
     first_party: Mapped[bool] = mapped_column(default=False)
+    # RFC 8707 resource indicators this client may ask for; they become the tokens' `aud`.
+    audiences: Mapped[list] = mapped_column(db.JSON, default=list)
+    # A resource server may introspect tokens issued to any client, not just its own.
+    introspect_any: Mapped[bool] = mapped_column(default=False)
+    # Access tokens issued to this client up to this instant are revoked (`idp tokens revoke`).
+    tokens_revoked_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -78,6 +84,11 @@ class Client(db.Model, ClientMixin):
         # OIDC Core §3.1.2.1: redirect_uri is REQUIRED, so there is never a default.
         return None
 
+    def default_audience(self) -> list[str]:
+        """RFC 9068 §3: without a `resource` the token is for every registered audience, or,
+        when none is registered, for the client itself."""
+        return list(self.audiences) or [self.client_id]
+
     def get_allowed_scope(self, scope: str | None) -> str:
         if not scope:
             return ""
@@ -93,7 +104,8 @@ class Client(db.Model, ClientMixin):
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.is_public:
-            return method == "none"
+            # Introspection is for confidential clients only (RFC 7662 §2.1).
+            return method == "none" and endpoint != "introspection"
         return method in CONFIDENTIAL_AUTH_METHODS
 
     def check_response_type(self, response_type: str) -> bool:

@@ -17,8 +17,9 @@ SCOPE_DESCRIPTIONS = {
     "openid": "Know who you are (a stable identifier for your account)",
     "profile": "See your name and username",
     "email": "See your email address",
+    "offline_access": "Keep access while you are not signed in (until you withdraw it)",
 }
-SUPPORTED_SCOPES = ["openid", "profile", "email"]
+SUPPORTED_SCOPES = ["openid", "profile", "email", "offline_access"]
 CLAIMS_SUPPORTED = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
                     "amr", "acr"] + [c for claims in SCOPE_CLAIMS.values() for c in claims]
 

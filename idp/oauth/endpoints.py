@@ -1,39 +1,41 @@
-"""Resource-side endpoints: /userinfo (OIDC Core §5.3) and end_session (RP-Initiated Logout)."""
+"""Endpoints besides authorize and token: /userinfo (OIDC Core §5.3), end_session
+(RP-Initiated Logout), introspection (RFC 7662) and revocation (RFC 7009)."""
 
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750 import InvalidTokenError
+from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import current_app
 
 from ..keys import ALGORITHM
-from ..models import Token
+from ..models import RefreshToken
+from ..models import db
+from ..models.client import CONFIDENTIAL_AUTH_METHODS
+from ..security import audit
 from ..sessions import end_login_session
 from .claims import generate_user_info
+from .token_store import AccessToken
+from .token_store import deny_access_token
+from .token_store import load_access_token
+from .token_store import load_token
+from .token_store import revoke_family
+from .token_store import to_timestamp
 
 
 class JWTAccessTokenValidator(BearerTokenValidator):
-    """A bearer token is valid when our key signed it, it is ours (iss), unexpired, and its
-    row says it was not revoked and its user is still enabled."""
+    """/userinfo takes a live access token of ours that was issued to a user."""
 
-    def authenticate_token(self, token_string: str) -> Token | None:
-        keystore = current_app.extensions["idp.keys"]
-        try:
-            jwt = keystore.verify(token_string)
-        except Exception:  # any malformed or foreign token is simply not a valid token
-            return None
-        claims = jwt.claims
-        if jwt.header.get("typ") != "at+jwt" or claims.get("iss") != current_app.config["ISSUER"]:
-            return None
-        jti = claims.get("jti")
-        return Token.by_jti(jti) if isinstance(jti, str) else None
+    def authenticate_token(self, token_string: str) -> AccessToken | None:
+        return load_access_token(token_string)
 
     def validate_token(self, token, scopes, request):
         super().validate_token(token, scopes, request)
-        if token.user is None or token.user.disabled:
+        if token.user is None:  # client credentials: there is no user to describe
             raise InvalidTokenError(realm=self.realm, extra_attributes=self.extra_attributes)
 
 
@@ -70,3 +72,60 @@ class EndSessionEndpoint(_EndSessionEndpoint):
 
     def end_session(self, end_session_request) -> None:
         end_login_session(reason="rp_initiated_logout")
+
+
+class IntrospectionEndpoint(_IntrospectionEndpoint):
+    """RFC 7662 for confidential clients. A client sees its own tokens; a resource server
+    registered with `introspect_any` sees every token. Anything else — expired, revoked,
+    malformed, another client's — is just {"active": false}."""
+
+    CLIENT_AUTH_METHODS = list(CONFIDENTIAL_AUTH_METHODS)
+
+    def query_token(self, token_string, token_type_hint):
+        return load_token(token_string)
+
+    def check_permission(self, token, client, request) -> bool:
+        return client.introspect_any or token.check_client(client)
+
+    def introspect_token(self, token) -> dict:
+        if isinstance(token, AccessToken):
+            claims = token.claims
+            return {
+                "active": True,
+                "token_type": "Bearer",
+                **{name: claims[name] for name in
+                   ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti")
+                   if name in claims},
+            }
+        family = token.family
+        return {
+            "active": True,
+            "token_type": "refresh_token",
+            "scope": family.scope,
+            "client_id": family.client_id,
+            "sub": family.user.subject,
+            "iss": current_app.config["ISSUER"],
+            "exp": to_timestamp(min(token.expires_at, family.expires_at)),
+            "iat": to_timestamp(token.issued_at),
+        }
+
+
+class RevocationEndpoint(_RevocationEndpoint):
+    """RFC 7009. A refresh token takes its family with it, access tokens included; an access
+    token goes on the deny-list until it expires. Unknown or dead tokens: 200 all the same.
+    Public clients may revoke their own tokens (a mobile app signing out)."""
+
+    CLIENT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
+
+    def query_token(self, token_string, token_type_hint):
+        return load_token(token_string)
+
+    def revoke_token(self, token, request) -> None:
+        if isinstance(token, RefreshToken):
+            revoke_family(token.family, "revoked_by_client")
+            db.session.commit()
+            kind = "refresh_token"
+        else:
+            deny_access_token(token)
+            kind = "access_token"
+        audit.log("token.revoked", client_id=request.client.client_id, token_type=kind)

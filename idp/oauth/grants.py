@@ -1,24 +1,72 @@
-"""The authorization code grant (RFC 6749 §4.1) with hashed, single-use, 60-second codes."""
+"""The grants of the token endpoint: authorization code (RFC 6749 §4.1) with hashed,
+single-use codes; refresh token (§6) with rotation and reuse detection (RFC 9700 §4.14.2);
+client credentials (§4.4). Every token response is built by tokens.token_response."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import InvalidScopeError
 from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749 import scope_to_list
 from flask import current_app
 from sqlalchemy import update
 
 from ..models import AuthorizationCode
-from ..models import Token
+from ..models import Consent
+from ..models import RefreshToken
+from ..models import TokenFamily
 from ..models import db
 from ..models import utcnow
+from ..models.client import CONFIDENTIAL_AUTH_METHODS
 from ..security import audit
 from ..security.hashing import hash_secret
+from .token_store import find_refresh_token
+from .token_store import revoke_families
+from .token_store import revoke_family
+from .tokens import record_user_tokens
+from .tokens import requested_audience
+from .tokens import start_family
+from .tokens import token_response
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+class IssuesTokens:
+    """What our grants share: the audience named by `resource` (RFC 8707), checked as soon as
+    the client is known and before anything is consumed, and one way to build a response."""
+
+    def authenticate_token_endpoint_client(self):
+        client = super().authenticate_token_endpoint_client()
+        self.request.audience = requested_audience(self.request.form.getlist("resource"), client)
+        return client
+
+    def issues_refresh_token(self, scope: str) -> bool:
+        return False
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None,
+                       include_refresh_token=True):
+        client = self.request.client
+        with_refresh = bool(include_refresh_token) and self.issues_refresh_token(scope or "")
+        token = token_response(client, user, scope or "", self.request.audience, with_refresh)
+        audit.log("token.issued", grant_type=self.GRANT_TYPE, client_id=client.client_id,
+                  user_id=user.id if user is not None else None, scope=scope,
+                  refresh_token_issued=with_refresh or None)
+        return token
+
+
+class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
+
+    def issues_refresh_token(self, scope: str) -> bool:
+        # Authlib passes include_refresh_token only when the client may use the refresh_token
+        # grant; the user must also have granted offline_access (OIDC Core §11).
+        return "offline_access" in scope_to_list(scope)
+
+    def save_token(self, token) -> None:
+        family = start_family(self.request.client, self.request.user,
+                              self.request.authorization_code)
+        record_user_tokens(token, family)
 
     @staticmethod
     def validate_authorization_redirect_uri(request, client) -> str:
@@ -86,9 +134,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             reason = "code_of_another_client"
         elif row.used_at is not None:
             reason = "code_reused"
-            revoked = revoke_tokens_of_code(row.id)
+            revoked = revoke_families("code_reuse", TokenFamily.authorization_code_id == row.id)
+            db.session.commit()
             audit.log("token.code_reuse_revoked", client_id=client.client_id,
-                      user_id=row.user_id, revoked_tokens=revoked)
+                      user_id=row.user_id, revoked_families=revoked)
         else:
             reason = "code_expired"
         audit.log("token.rejected", client_id=client.client_id, reason=reason)
@@ -104,11 +153,95 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return user
 
 
-def revoke_tokens_of_code(code_id: int) -> int:
-    result = db.session.execute(
-        update(Token)
-        .where(Token.authorization_code_id == code_id, Token.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    db.session.commit()
-    return result.rowcount
+class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
+    """Every use returns a new refresh token and spends the old one. A spent token presented
+    again means it was copied: the whole family is revoked (RFC 9700 §4.14.2)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def issues_refresh_token(self, scope: str) -> bool:
+        return True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
+        row = find_refresh_token(refresh_token)
+        if row is not None and row.used_at is None and row.family.revoked_at is None \
+                and not row.is_expired():
+            return row
+        if row is None:
+            reason = "unknown_refresh_token"
+        elif row.used_at is not None:
+            reason = "refresh_token_reuse"
+            self._revoke(row.family, reason)
+        elif row.family.revoked_at is not None:
+            reason = "family_revoked"
+        else:
+            reason = "refresh_token_expired"
+        audit.log("token.rejected", client_id=self.request.client.client_id, reason=reason)
+        return None
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()  # client, token of this client, scope within it
+        row = self.request.refresh_token
+        family = row.family
+        if family.user.disabled:
+            self._revoke(family, "user_disabled")
+            raise InvalidGrantError("The user of this refresh token is disabled.")
+        consent = Consent.find(family.user_id, family.client_id)
+        if consent is None or not consent.covers(family.scope):
+            self._revoke(family, "consent_withdrawn")
+            raise InvalidGrantError("The user has withdrawn the consent for this application.")
+        # Spend the token atomically, in the transaction that stores its successor: of two
+        # concurrent uses exactly one wins, and the other is a replay.
+        spent = db.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
+            .values(used_at=utcnow())
+        ).rowcount
+        if not spent:
+            db.session.rollback()
+            self._revoke(family, "refresh_token_reuse")
+            raise InvalidGrantError()
+
+    def _revoke(self, family: TokenFamily, reason: str) -> None:
+        revoke_family(family, reason)
+        db.session.commit()
+        audit.log("token.family_revoked", client_id=family.client_id, user_id=family.user_id,
+                  reason=reason)
+
+    def authenticate_user(self, refresh_token: RefreshToken):
+        return refresh_token.family.user
+
+    def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
+        pass  # spent in validate_token_request, in the same transaction as its successor
+
+    def save_token(self, token) -> None:
+        record_user_tokens(token, self.request.refresh_token.family)
+
+
+class ClientCredentialsGrant(IssuesTokens, grants.ClientCredentialsGrant):
+    """A service acting for itself. Nothing is written: the JWT is the whole token."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = list(CONFIDENTIAL_AUTH_METHODS)
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()  # client authentication and grant type
+        self.request.granted_scope = self._granted_scope(self.request.client)
+
+    def _granted_scope(self, client) -> str:
+        """The scope asked for, all of which the client must be allowed; or, when none is
+        asked, every scope the client is allowed."""
+        allowed = scope_to_list(client.scope) or []
+        requested = scope_to_list(self.request.payload.scope) or []
+        if not requested:
+            return " ".join(allowed)
+        if any(scope not in allowed for scope in requested):
+            raise InvalidScopeError("The client is not allowed a requested scope.")
+        return " ".join(dict.fromkeys(requested))
+
+    def create_token_response(self):
+        token = self.generate_token(scope=self.request.granted_scope, include_refresh_token=False)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+    def save_token(self, token) -> None:
+        pass

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-from datetime import datetime
-
 from authlib.integrations.flask_oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749 import InvalidClientError
@@ -14,16 +11,16 @@ from flask import Flask
 from flask import current_app
 
 from ..models import Client
-from ..models import Token
-from ..models import db
 from .endpoints import EndSessionEndpoint
+from .endpoints import IntrospectionEndpoint
 from .endpoints import JWTAccessTokenValidator
+from .endpoints import RevocationEndpoint
 from .endpoints import UserInfoEndpoint
 from .grants import AuthorizationCodeGrant
+from .grants import ClientCredentialsGrant
+from .grants import RefreshTokenGrant
 from .oidc import OpenIDCode
 from .pkce import S256CodeChallenge
-from .tokens import generate_token
-from .tokens import unverified_claims
 
 
 class AuthorizationServer(_AuthorizationServer):
@@ -48,25 +45,6 @@ class AuthorizationServer(_AuthorizationServer):
         except ValueError:  # Authlib's Basic parser raises on "Basic " or non-UTF-8 credentials
             raise InvalidClientError(status_code=401) from None
 
-    def save_token(self, token, request) -> None:
-        """Record user tokens so that they can be revoked; the JWT itself is not stored."""
-        if request.user is None:
-            return
-        claims = unverified_claims(token["access_token"])
-        code = getattr(request, "authorization_code", None)
-        db.session.add(
-            Token(
-                jti=claims["jti"],
-                client_id=request.client.client_id,
-                user_id=request.user.id,
-                authorization_code_id=code.id if code is not None else None,
-                scope=token.get("scope", ""),
-                issued_at=_from_timestamp(claims["iat"]),
-                expires_at=_from_timestamp(claims["exp"]),
-            )
-        )
-        db.session.commit()
-
 
 class UnsupportedResponseType(UnsupportedResponseTypeError):
     def __init__(self, **kwargs):
@@ -83,21 +61,22 @@ class IssuerParameter(_IssuerParameter):
         return current_app.config["ISSUER"]
 
 
-def _from_timestamp(value: int) -> datetime:
-    return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
-
-
 def init_app(app: Flask) -> AuthorizationServer:
     """One server per app, so that tests can build many apps in one process."""
     server = AuthorizationServer(app)
-    server.register_token_generator("default", generate_token)
+    # No token generator is registered: every grant builds its response with
+    # tokens.token_response (grants.IssuesTokens).
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCode()])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
     server.issuer_parameter = IssuerParameter()
     server.register_extension(server.issuer_parameter)
     resource_protector = ResourceProtector()
     resource_protector.register_token_validator(JWTAccessTokenValidator())
     server.register_endpoint(UserInfoEndpoint(resource_protector=resource_protector))
     server.register_endpoint(EndSessionEndpoint)
+    server.register_endpoint(IntrospectionEndpoint)
+    server.register_endpoint(RevocationEndpoint)
     app.extensions["idp.authorization"] = server
     return server
 

@@ -1,4 +1,9 @@
-"""JWT access tokens (RFC 9068): what a resource server can validate with the JWKS alone."""
+"""Issuing tokens: RFC 9068 JWT access tokens, and opaque refresh tokens that rotate.
+
+Client credentials write nothing: the signed JWT is the whole token (the hot path is one client
+lookup and one signature). A user's tokens are recorded in their family so that revoking the
+family reaches them.
+"""
 
 from __future__ import annotations
 
@@ -6,39 +11,97 @@ import base64
 import json
 import secrets
 import time
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+from authlib.oauth2 import OAuth2Error
 from flask import current_app
 
+from ..models import AccessTokenRecord
+from ..models import RefreshToken
+from ..models import TokenFamily
+from ..models import db
+from ..models import utcnow
+from ..security.hashing import hash_secret
+from ..security.hashing import new_secret
+from .token_store import to_datetime
 
-def access_token_claims(client, user, scope: str, expires_in: int) -> dict[str, Any]:
+
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707 §2: the requested resource is invalid, unknown or not allowed for the client."""
+
+    error = "invalid_target"
+
+
+def requested_audience(resources: list[str], client) -> list[str]:
+    """RFC 8707 §2: each `resource` is an absolute URI without a fragment, and must be one of
+    the client's registered audiences. None asked: the client's default audience."""
+    if not resources:
+        return client.default_audience()
+    for resource in resources:
+        parts = urlsplit(resource)
+        if not parts.scheme or not parts.netloc or parts.fragment or "#" in resource:
+            raise InvalidTargetError("A resource must be an absolute URI without a fragment.")
+        if resource not in client.audiences:
+            raise InvalidTargetError("The resource is not registered for this client.")
+    return list(dict.fromkeys(resources))
+
+
+def access_token_claims(client, user, scope: str, audience: list[str],
+                        lifetime: int) -> dict[str, Any]:
     """RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti (and scope)."""
     now = int(time.time())
     return {
         "iss": current_app.config["ISSUER"],
-        # §2.2: for a user the subject is the user; for client credentials it is the client.
+        # For a user the subject is the user; for client credentials it is the client.
         "sub": user.subject if user is not None else client.client_id,
-        "aud": client.client_id,
+        "aud": audience[0] if len(audience) == 1 else audience,
         "client_id": client.client_id,
         "scope": scope or "",
         "jti": secrets.token_urlsafe(16),
         "iat": now,
-        "exp": now + expires_in,
+        "exp": now + lifetime,
     }
 
 
-def generate_token(grant_type, client, user=None, scope=None, expires_in=None,
-                   include_refresh_token=True) -> dict[str, Any]:
-    """Authlib token generator: a signed JWT access token, Bearer, no refresh token yet."""
-    lifetime = expires_in or current_app.config["ACCESS_TOKEN_TTL_SECONDS"]
-    claims = access_token_claims(client, user, scope, lifetime)
-    keystore = current_app.extensions["idp.keys"]
-    return {
+def token_response(client, user, scope: str, audience: list[str],
+                   with_refresh_token: bool) -> dict[str, Any]:
+    """The body of a successful token response (RFC 6749 §5.1)."""
+    lifetime = current_app.config["ACCESS_TOKEN_TTL_SECONDS"]
+    claims = access_token_claims(client, user, scope, audience, lifetime)
+    response = {
         "token_type": "Bearer",
-        "access_token": keystore.sign(claims, typ="at+jwt"),
+        "access_token": current_app.extensions["idp.keys"].sign(claims, typ="at+jwt"),
         "expires_in": lifetime,
         "scope": scope or "",
     }
+    if with_refresh_token:
+        response["refresh_token"] = new_secret()
+    return response
+
+
+def start_family(client, user, authorization_code) -> TokenFamily:
+    """A new family for a code exchange; it ends REFRESH_TOKEN_ABSOLUTE_SECONDS from now."""
+    lifetime = timedelta(seconds=current_app.config["REFRESH_TOKEN_ABSOLUTE_SECONDS"])
+    family = TokenFamily(client_id=client.client_id, user_id=user.id,
+                         authorization_code_id=authorization_code.id,
+                         scope=authorization_code.scope, expires_at=utcnow() + lifetime)
+    db.session.add(family)
+    return family
+
+
+def record_user_tokens(token: dict[str, Any], family: TokenFamily) -> None:
+    """Remember a user's access token (its jti) and refresh token (its keyed hash). Commits."""
+    claims = unverified_claims(token["access_token"])
+    db.session.add(AccessTokenRecord(jti=claims["jti"], family=family,
+                                     issued_at=to_datetime(claims["iat"]),
+                                     expires_at=to_datetime(claims["exp"])))
+    if "refresh_token" in token:
+        idle = timedelta(seconds=current_app.config["REFRESH_TOKEN_IDLE_SECONDS"])
+        db.session.add(RefreshToken(token_hash=hash_secret(token["refresh_token"]), family=family,
+                                    expires_at=min(utcnow() + idle, family.expires_at)))
+    db.session.commit()
 
 
 def unverified_claims(token: str) -> dict[str, Any]:

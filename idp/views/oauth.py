@@ -1,4 +1,5 @@
-"""Protocol endpoints: /authorize (+ consent), /token, /userinfo, /end_session."""
+"""Protocol endpoints: /authorize (+ consent), /token, /userinfo, /end_session, /introspect,
+/revoke."""
 
 from __future__ import annotations
 
@@ -102,6 +103,11 @@ def _continue_authorization(grant, login):
         )
 
     session.pop("pending_authz", None)
+    if client.first_party:
+        # Not asked, but remembered like any consent: it is what a refresh checks, and what
+        # the user can withdraw.
+        Consent.grant(user.id, client.client_id, scope)
+        db.session.commit()
     grant.request.auth_context = {"auth_time": login.auth_time, "amr": login.amr, "acr": login.acr}
     response = server.create_authorization_response(grant=grant, grant_user=user)
     audit.log("authorization.code_issued", user_id=user.id, client_id=client.client_id)
@@ -221,6 +227,16 @@ def userinfo():
     response = authorization().create_endpoint_response("userinfo")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/introspect")
+def introspect():
+    return authorization().create_endpoint_response("introspection")
+
+
+@bp.post("/revoke")
+def revoke():
+    return authorization().create_endpoint_response("revocation")
 
 
 @bp.route("/end_session", methods=["GET", "POST"])

@@ -9,14 +9,15 @@ def test_oidcc_discovery_endpoint_verification(http):
     doc = response.get_json()
     assert doc["issuer"] == ISSUER
     for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-                 "end_session_endpoint"):
+                 "end_session_endpoint", "introspection_endpoint", "revocation_endpoint"):
         assert doc[name].startswith(ISSUER + "/")
     assert "openid" in doc["scopes_supported"]
     assert doc["response_types_supported"] == ["code"]
     assert doc["subject_types_supported"] == ["public"]
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
     assert doc["code_challenge_methods_supported"] == ["S256"]
-    assert doc["grant_types_supported"] == ["authorization_code"]
+    assert doc["grant_types_supported"] == ["authorization_code", "refresh_token",
+                                            "client_credentials"]
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic", "client_secret_post", "none"}
     assert doc["authorization_response_iss_parameter_supported"] is True

@@ -12,13 +12,26 @@ from ..conftest import make_app
 
 def config(tmp_path, **overrides):
     return {"ENV": "production", "ISSUER": "https://id.example.com",
-            "SECRET_KEY": "s" * 40, "KEYS_DIR": str(tmp_path / "keys"),
+            "SECRET_KEY": "s" * 40, "HASH_KEY": "h" * 40, "KEYS_DIR": str(tmp_path / "keys"),
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", **overrides}
 
 
 def test_production_needs_a_secret_key(tmp_path):
     with pytest.raises(ConfigError, match="IDP_SECRET_KEY"):
         create_app(config(tmp_path, SECRET_KEY=""))
+
+
+def test_production_needs_a_hash_key_of_its_own(tmp_path):
+    with pytest.raises(ConfigError, match="IDP_HASH_KEY must be set"):
+        create_app(config(tmp_path, HASH_KEY=""))
+    with pytest.raises(ConfigError, match="IDP_HASH_KEY must differ"):
+        create_app(config(tmp_path, HASH_KEY="s" * 40))
+
+
+def test_refresh_lifetimes_must_be_consistent(tmp_path):
+    with pytest.raises(ConfigError, match="REFRESH_TOKEN_IDLE_SECONDS"):
+        create_app(config(tmp_path, REFRESH_TOKEN_IDLE_SECONDS=100,
+                          REFRESH_TOKEN_ABSOLUTE_SECONDS=50))
 
 
 def test_production_refuses_an_http_issuer(tmp_path):
@@ -58,8 +71,10 @@ def test_corrupt_key_file_is_a_clear_start_up_error(tmp_path):
         create_app(config(tmp_path))
 
 
-def test_development_secret_key_is_generated_once(tmp_path, signing_keys_dir):
-    first = make_app(tmp_path, signing_keys_dir, SECRET_KEY="")
-    second = make_app(tmp_path, signing_keys_dir, SECRET_KEY="")
-    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
-    assert len(first.config["SECRET_KEY"]) >= 32
+@pytest.mark.parametrize("name", ["SECRET_KEY", "HASH_KEY"])
+def test_development_secrets_are_generated_once(tmp_path, signing_keys_dir, name):
+    first = make_app(tmp_path, signing_keys_dir, **{name: ""})
+    second = make_app(tmp_path, signing_keys_dir, **{name: ""})
+    assert first.config[name] == second.config[name]
+    assert len(first.config[name]) >= 32
+    assert first.config["SECRET_KEY"] != first.config["HASH_KEY"]

@@ -1,0 +1,209 @@
+"""`idp clients ...`: relying parties, services and resource servers."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import click
+from flask.cli import AppGroup
+
+from ..models import Client
+from ..models import db
+from ..security import audit
+from . import GRANT_TYPES
+from . import commit
+from . import emit
+from . import get_client
+from . import json_option
+from . import uris_option_callback
+
+
+@click.group(cls=AppGroup)
+def clients():
+    """Manage OAuth clients (relying parties and services)."""
+
+
+def client_view(client: Client) -> dict:
+    """Everything about a client except its secret hash, which never leaves the database."""
+    return {"client_id": client.client_id, "name": client.name,
+            "type": "public" if client.is_public else "confidential",
+            "redirect_uris": client.redirect_uris,
+            "post_logout_redirect_uris": client.post_logout_redirect_uris,
+            "grant_types": client.grant_types, "scope": client.scope,
+            "audiences": client.audiences, "introspect_any": client.introspect_any,
+            "first_party": client.first_party, "created_at": client.created_at}
+
+
+def client_text(client: Client) -> str:
+    return "\n".join(f"{k}: {' '.join(v) if isinstance(v, list) else v}"
+                     for k, v in client_view(client).items())
+
+
+def check_client(client: Client) -> None:
+    if "authorization_code" in client.grant_types and not client.redirect_uris:
+        raise click.ClickException("the authorization_code grant needs at least one --redirect-uri")
+    if client.is_public and "client_credentials" in client.grant_types:
+        raise click.ClickException("a public client cannot use client_credentials")
+    if client.is_public and client.introspect_any:
+        raise click.ClickException("a public client cannot introspect tokens")
+    if "refresh_token" in client.grant_types:
+        if "authorization_code" not in client.grant_types:
+            raise click.ClickException("refresh tokens come from the authorization_code grant: "
+                                       "add --grant-type authorization_code")
+        if "offline_access" not in client.scope.split():
+            raise click.ClickException("the refresh_token grant needs offline_access in --scope")
+
+
+def validate_audience(ctx, param, values):
+    """RFC 8707 §2: a resource indicator is an absolute URI without a fragment."""
+    for value in values or ():
+        parts = urlsplit(value)
+        if not parts.scheme or not parts.netloc or "#" in value:
+            raise click.BadParameter(f"{value!r} is not an absolute URI without a fragment")
+    return list(dict.fromkeys(values)) if values else values
+
+
+redirect_uri_option = click.option("--redirect-uri", "redirect_uris", multiple=True,
+                                   callback=uris_option_callback,
+                                   help="Registered redirect URI (repeatable).")
+logout_uri_option = click.option("--post-logout-redirect-uri", "logout_uris", multiple=True,
+                                 callback=uris_option_callback,
+                                 help="Registered post-logout URI (repeatable).")
+grant_option = click.option("--grant-type", "grant_types", multiple=True,
+                            type=click.Choice(GRANT_TYPES), help="Allowed grant (repeatable).")
+audience_option = click.option(
+    "--audience", "audiences", multiple=True, callback=validate_audience,
+    help="Resource (RFC 8707) the client may ask tokens for; it becomes `aud` (repeatable).")
+introspect_option = click.option(
+    "--introspect-any/--no-introspect-any", default=None,
+    help="A resource server: may introspect tokens issued to any client.")
+
+
+@clients.command("create")
+@click.option("--name", required=True)
+@redirect_uri_option
+@click.option("--public", is_flag=True, help="No secret: PKCE only (mobile and browser apps).")
+@grant_option
+@click.option("--scope", help="Scopes the client may be granted "
+              "[default: 'openid profile email' with the authorization_code grant].")
+@audience_option
+@introspect_option
+@logout_uri_option
+@click.option("--first-party", is_flag=True, help="The operator's own app: no consent page.")
+@json_option
+def clients_create(name, redirect_uris, public, grant_types, scope, audiences, introspect_any,
+                   logout_uris, first_party, as_json):
+    """Register a client; a confidential client's secret is printed once."""
+    grant_types = list(grant_types or ["authorization_code"])
+    if scope is None:
+        scope = "openid profile email" if "authorization_code" in grant_types else ""
+    client = Client(name=name, redirect_uris=list(redirect_uris),
+                    post_logout_redirect_uris=list(logout_uris),
+                    grant_types=grant_types, scope=scope, audiences=list(audiences),
+                    introspect_any=bool(introspect_any),
+                    token_endpoint_auth_method="none" if public else "client_secret_basic",
+                    first_party=first_party)
+    check_client(client)
+    secret = None if public else client.set_secret()
+    db.session.add(client)
+    commit()
+    audit.log("admin.client_created", client_id=client.client_id)
+    text = client_text(client)
+    if secret:
+        text += f"\nclient_secret: {secret}\n(shown only now: store it safely)"
+    emit({**client_view(client), "client_secret": secret}, as_json, text)
+
+
+@clients.command("list")
+@json_option
+def clients_list(as_json):
+    """List clients."""
+    rows = db.session.execute(db.select(Client).order_by(Client.name)).scalars().all()
+    text = "\n".join(f"{c.client_id}\t{c.name}\t{'public' if c.is_public else 'confidential'}"
+                     for c in rows)
+    emit([client_view(c) for c in rows], as_json, text or "no clients")
+
+
+@clients.command("show")
+@click.argument("client_id")
+@json_option
+def clients_show(client_id, as_json):
+    """Show one client."""
+    client = get_client(client_id)
+    emit(client_view(client), as_json, client_text(client))
+
+
+@clients.command("update")
+@click.argument("client_id")
+@click.option("--name")
+@redirect_uri_option
+@click.option("--add-redirect-uri", "added", multiple=True, callback=uris_option_callback)
+@click.option("--remove-redirect-uri", "removed", multiple=True)
+@logout_uri_option
+@grant_option
+@click.option("--scope")
+@audience_option
+@introspect_option
+@click.option("--first-party/--no-first-party", default=None)
+@json_option
+def clients_update(client_id, name, redirect_uris, added, removed, logout_uris, grant_types,
+                   scope, audiences, introspect_any, first_party, as_json):
+    """Change a client; list options replace the registered list."""
+    client = get_client(client_id)
+    uris = list(redirect_uris) if redirect_uris else list(client.redirect_uris)
+    uris = [u for u in uris + [a for a in added if a not in uris] if u not in removed]
+    client.redirect_uris = uris
+    if name:
+        client.name = name
+    if logout_uris:
+        client.post_logout_redirect_uris = list(logout_uris)
+    if grant_types:
+        client.grant_types = list(grant_types)
+    if scope is not None:
+        client.scope = scope
+    if audiences:
+        client.audiences = list(audiences)
+    if introspect_any is not None:
+        client.introspect_any = introspect_any
+    if first_party is not None:
+        client.first_party = first_party
+    try:
+        check_client(client)
+    except click.ClickException:
+        db.session.rollback()
+        raise
+    commit()
+    audit.log("admin.client_updated", client_id=client.client_id)
+    emit(client_view(client), as_json, client_text(client))
+
+
+@clients.command("delete")
+@click.argument("client_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def clients_delete(client_id, yes, as_json):
+    """Delete a client with its codes, tokens and consents."""
+    client = get_client(client_id)
+    if not yes:
+        click.confirm(f"Delete client {client.name} ({client.client_id})?", abort=True)
+    db.session.delete(client)
+    commit()
+    audit.log("admin.client_deleted", client_id=client_id)
+    emit({"client_id": client_id, "deleted": True}, as_json, f"deleted {client_id}")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@json_option
+def clients_rotate_secret(client_id, as_json):
+    """Replace a confidential client's secret; the old one stops working at once."""
+    client = get_client(client_id)
+    if client.is_public:
+        raise click.ClickException("a public client has no secret")
+    secret = client.set_secret()
+    commit()
+    audit.log("admin.client_secret_rotated", client_id=client_id)
+    emit({"client_id": client_id, "client_secret": secret}, as_json,
+         f"client_secret: {secret}\n(shown only now: store it safely)")
+
+

@@ -1,0 +1,109 @@
+"""`idp users ...`: end users."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from ..models import User
+from ..models import db
+from ..models import utcnow
+from ..oauth.token_store import revoke_user_tokens
+from ..security import audit
+from ..sessions import end_all_sessions_of
+from . import commit
+from . import emit
+from . import get_user
+from . import json_option
+from . import read_password
+
+
+@click.group(cls=AppGroup)
+def users():
+    """Manage end users."""
+
+
+def user_view(user: User) -> dict:
+    return {"username": user.username, "sub": user.subject, "email": user.email,
+            "name": user.name, "disabled": user.disabled, "created_at": user.created_at}
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@json_option
+def users_create(username, email, name, password_stdin, as_json):
+    """Create a user; the password is asked for (or read from stdin)."""
+    username = User.normalize_username(username)
+    if not username or len(username) > 150:
+        raise click.ClickException("username must be 1 to 150 characters")
+    if "@" not in email:
+        raise click.ClickException(f"{email!r} is not an email address")
+    if User.by_username(username) is not None:
+        raise click.ClickException(f"a user named {username!r} already exists")
+    user = User(username=username, email=email, name=name,
+                password_hash=read_password(password_stdin))
+    db.session.add(user)
+    commit()
+    audit.log("admin.user_created", user_id=user.id)
+    emit(user_view(user), as_json, f"created user {user.username} (sub {user.subject})")
+
+
+@users.command("list")
+@json_option
+def users_list(as_json):
+    """List users."""
+    rows = db.session.execute(db.select(User).order_by(User.username)).scalars().all()
+    text = "\n".join("\t".join([u.username, u.subject, u.email or "", "disabled" * u.disabled])
+                     for u in rows)
+    emit([user_view(u) for u in rows], as_json, text or "no users")
+
+
+def _set_disabled(username: str, disabled: bool, as_json: bool) -> None:
+    user = get_user(username)
+    user.disabled = disabled
+    ended = revoked = 0
+    if disabled:  # ASVS 7.4.2: a disabled account keeps no session and no token
+        ended = end_all_sessions_of(user)
+        revoked = revoke_user_tokens(user, "user_disabled")
+    commit()
+    audit.log("admin.user_disabled" if disabled else "admin.user_enabled", user_id=user.id)
+    state = "disabled" if disabled else "enabled"
+    emit({**user_view(user), "sessions_ended": ended, "token_families_revoked": revoked}, as_json,
+         f"{state} {user.username}")
+
+
+@users.command("disable")
+@click.argument("username")
+@json_option
+def users_disable(username, as_json):
+    """Disable a user: sign-in refused, sessions ended, tokens revoked."""
+    _set_disabled(username, True, as_json)
+
+
+@users.command("enable")
+@click.argument("username")
+@json_option
+def users_enable(username, as_json):
+    """Enable a disabled user."""
+    _set_disabled(username, False, as_json)
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@json_option
+def users_set_password(username, password_stdin, as_json):
+    """Set a user's password; every session of the user ends."""
+    user = get_user(username)
+    user.password_hash = read_password(password_stdin)
+    user.password_changed_at = utcnow()
+    ended = end_all_sessions_of(user)
+    commit()
+    audit.log("admin.password_set", user_id=user.id)
+    emit({"username": user.username, "sessions_ended": ended}, as_json,
+         f"password changed for {user.username}")
+
+

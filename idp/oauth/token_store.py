@@ -1,0 +1,186 @@
+"""The state of issued tokens: is this token live, and revoking it, its family, or everything
+of a user or a client. The userinfo, introspection and revocation endpoints all ask here, so
+that a token is either live everywhere or nowhere.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from ..models import AccessTokenRecord
+from ..models import Client
+from ..models import RefreshToken
+from ..models import RevokedAccessToken
+from ..models import TokenFamily
+from ..models import User
+from ..models import db
+from ..models import utcnow
+from ..security.hashing import hash_secret
+
+# Claims every access token of ours carries (RFC 9068 §2.2), with their JSON types.
+REQUIRED_CLAIMS = {"iss": str, "sub": str, "client_id": str, "jti": str, "iat": int, "exp": int}
+
+
+@dataclass
+class AccessToken:
+    """A verified, live JWT access token. `family` is None for client credentials."""
+
+    claims: dict[str, Any]
+    client: Client
+    family: TokenFamily | None
+
+    @property
+    def scope(self) -> str:
+        return self.claims.get("scope", "")
+
+    @property
+    def user(self) -> User | None:
+        return self.family.user if self.family is not None else None
+
+    # --- what Authlib's resource protector and endpoints ask of a token --------------------
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_client(self) -> Client:
+        return self.client
+
+    def get_user(self) -> User | None:
+        return self.user
+
+    def check_client(self, client) -> bool:
+        return self.client.client_id == client.client_id
+
+    def is_expired(self) -> bool:
+        return False  # checked when loaded
+
+    def is_revoked(self) -> bool:
+        return False  # checked when loaded
+
+
+def to_datetime(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None)
+
+
+def to_timestamp(moment: datetime) -> int:
+    return int(moment.replace(tzinfo=UTC).timestamp())
+
+
+def looks_like_jwt(token: str) -> bool:
+    # Refresh tokens are base64url without dots; a compact JWS has exactly two.
+    return token.count(".") == 2
+
+
+def load_access_token(token: str) -> AccessToken | None:
+    """The token if we signed it and it is live now; None for anything else."""
+    try:
+        jwt = current_app.extensions["idp.keys"].verify(token)
+    except Exception:  # malformed, foreign or forged: simply not one of our tokens
+        return None
+    claims = jwt.claims
+    if jwt.header.get("typ") != "at+jwt" or not _has_required_claims(claims):
+        return None
+    if claims["iss"] != current_app.config["ISSUER"] or claims["exp"] <= time.time():
+        return None
+    client = Client.by_client_id(claims["client_id"])
+    if client is None or _revoked_for_client(client, claims["iat"]):
+        return None
+    if db.session.get(RevokedAccessToken, claims["jti"]) is not None:
+        return None
+    if claims["sub"] == client.client_id:
+        # Client credentials (RFC 9068 §2.2: the client is the subject). A user's `sub` is a
+        # UUID, never a client_id, so a user's token cannot pass for one.
+        return AccessToken(claims, client, family=None)
+    record = db.session.execute(
+        db.select(AccessTokenRecord).filter_by(jti=claims["jti"])
+    ).scalar_one_or_none()
+    if record is None or not _family_is_usable(record.family):
+        return None
+    return AccessToken(claims, client, family=record.family)
+
+
+def _has_required_claims(claims: dict) -> bool:
+    return all(
+        isinstance(claims.get(name), kind) and not isinstance(claims.get(name), bool)
+        for name, kind in REQUIRED_CLAIMS.items()
+    )
+
+
+def _revoked_for_client(client: Client, issued_at: int) -> bool:
+    # Second resolution, as `iat`: a token issued in the very second of the revocation is
+    # revoked too, rather than one issued just before it surviving.
+    return client.tokens_revoked_at is not None and issued_at <= to_timestamp(
+        client.tokens_revoked_at
+    )
+
+
+def _family_is_usable(family: TokenFamily) -> bool:
+    return family.revoked_at is None and not family.user.disabled
+
+
+def find_refresh_token(token: str) -> RefreshToken | None:
+    """The row of a refresh token, whatever its state (used, expired, revoked)."""
+    return db.session.execute(
+        db.select(RefreshToken).filter_by(token_hash=hash_secret(token))
+    ).scalar_one_or_none()
+
+
+def load_refresh_token(token: str) -> RefreshToken | None:
+    """The refresh token if it is live now: unused, unexpired, its family and user intact."""
+    row = find_refresh_token(token)
+    if row is None or row.is_revoked() or row.is_expired() or not _family_is_usable(row.family):
+        return None
+    return row
+
+
+def load_token(token: str) -> AccessToken | RefreshToken | None:
+    """Any live token of ours; the shape tells which kind, so no hint is needed."""
+    if not isinstance(token, str) or not token:
+        return None
+    return load_access_token(token) if looks_like_jwt(token) else load_refresh_token(token)
+
+
+# --- revocation ---------------------------------------------------------------------------
+
+def revoke_families(reason: str, *criteria) -> int:
+    """Revoke every live family matching `criteria`: their refresh tokens stop working and
+    their access tokens become inactive. The caller commits."""
+    result = db.session.execute(
+        db.update(TokenFamily)
+        .where(TokenFamily.revoked_at.is_(None), *criteria)
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+    return result.rowcount
+
+
+def revoke_family(family: TokenFamily, reason: str) -> int:
+    return revoke_families(reason, TokenFamily.id == family.id)
+
+
+def revoke_user_tokens(user: User, reason: str) -> int:
+    return revoke_families(reason, TokenFamily.user_id == user.id)
+
+
+def revoke_client_tokens(client: Client, reason: str) -> int:
+    """Every family of the client, and every client-credentials token issued until now."""
+    client.tokens_revoked_at = utcnow()
+    return revoke_families(reason, TokenFamily.client_id == client.client_id)
+
+
+def deny_access_token(token: AccessToken) -> None:
+    """Put one access token on the deny-list until it expires (RFC 7009), and drop entries
+    whose tokens have expired meanwhile. Commits."""
+    now = utcnow()
+    db.session.execute(db.delete(RevokedAccessToken).where(RevokedAccessToken.expires_at <= now))
+    db.session.add(RevokedAccessToken(jti=token.claims["jti"],
+                                      expires_at=to_datetime(token.claims["exp"])))
+    try:
+        db.session.commit()
+    except IntegrityError:  # revoked concurrently by another request: already denied
+        db.session.rollback()
