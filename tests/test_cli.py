@@ -155,7 +155,37 @@ def test_public_client_cannot_have_client_credentials(app, cli):
     assert count(app, Client) == 0
 
 
+def test_service_client_with_audiences_and_resource_server(cli):
+    result = run(cli, "clients", "create", "--name", "Worker", "--grant-type",
+                 "client_credentials", "--scope", "orders:read orders:write",
+                 "--audience", "https://api.example.com", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["grant_types"] == ["client_credentials"]
+    assert data["scope"] == "orders:read orders:write"
+    assert data["audiences"] == ["https://api.example.com"] and data["introspect_any"] is False
+    result = run(cli, "clients", "update", data["client_id"], "--introspect-any", "--json")
+    assert json.loads(result.output)["introspect_any"] is True
+    rs = json.loads(run(cli, "clients", "create", "--name", "API", "--grant-type",
+                        "client_credentials", "--json").output)
+    assert rs["scope"] == ""  # no user scopes by default for a service
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--audience", "api"], "absolute URI"),
+    (["--audience", "https://api.example.com#x"], "absolute URI"),
+    (["--grant-type", "refresh_token", "--grant-type", "authorization_code"], "offline_access"),
+    (["--grant-type", "refresh_token", "--scope", "offline_access"], "authorization_code"),
+    (["--public", "--introspect-any"], "cannot introspect"),
+])
+def test_inconsistent_clients_are_refused(app, cli, args, message):
+    result = create_client(cli, *args)
+    assert result.exit_code != 0 and message in result.output
+    assert count(app, Client) == 0
+
+
 def test_every_command_has_help(cli):
     for args in (["users", "--help"], ["users", "create", "--help"], ["clients", "--help"],
-                 ["clients", "create", "--help"], ["clients", "rotate-secret", "--help"]):
+                 ["clients", "create", "--help"], ["clients", "rotate-secret", "--help"],
+                 ["tokens", "--help"], ["tokens", "revoke", "--help"]):
         assert run(cli, *args).exit_code == 0

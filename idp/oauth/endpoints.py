@@ -74,15 +74,24 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         end_login_session(reason="rp_initiated_logout")
 
 
-class IntrospectionEndpoint(_IntrospectionEndpoint):
+class DetectsTokenType:
+    """The kind of a token is told by its shape (token_store.load_token), so the optional
+    token_type_hint is ignored, whatever it says (RFC 7662 §2.1, RFC 7009 §2.1)."""
+
+    def check_params(self, request, client) -> None:
+        if "token" not in request.form:
+            raise InvalidRequestError("The 'token' parameter is required.")
+
+    def query_token(self, token_string, token_type_hint):
+        return load_token(token_string)
+
+
+class IntrospectionEndpoint(DetectsTokenType, _IntrospectionEndpoint):
     """RFC 7662 for confidential clients. A client sees its own tokens; a resource server
     registered with `introspect_any` sees every token. Anything else — expired, revoked,
     malformed, another client's — is just {"active": false}."""
 
     CLIENT_AUTH_METHODS = list(CONFIDENTIAL_AUTH_METHODS)
-
-    def query_token(self, token_string, token_type_hint):
-        return load_token(token_string)
 
     def check_permission(self, token, client, request) -> bool:
         return client.introspect_any or token.check_client(client)
@@ -110,15 +119,12 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         }
 
 
-class RevocationEndpoint(_RevocationEndpoint):
+class RevocationEndpoint(DetectsTokenType, _RevocationEndpoint):
     """RFC 7009. A refresh token takes its family with it, access tokens included; an access
     token goes on the deny-list until it expires. Unknown or dead tokens: 200 all the same.
     Public clients may revoke their own tokens (a mobile app signing out)."""
 
     CLIENT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
-
-    def query_token(self, token_string, token_type_hint):
-        return load_token(token_string)
 
     def revoke_token(self, token, request) -> None:
         if isinstance(token, RefreshToken):

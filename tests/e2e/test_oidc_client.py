@@ -21,7 +21,8 @@ from ..helpers import query_of
 CALLBACK = "https://rp.example.com/callback"
 
 
-def sign_in_and_consent(browser: requests.Session, base: str, authorization_url: str) -> str:
+def sign_in_and_consent(browser: requests.Session, base: str, authorization_url: str,
+                        expect_consent: bool = True) -> str:
     """What the user's browser does between the RP's redirect and the callback."""
     response = browser.get(authorization_url, allow_redirects=False)
     assert response.status_code == 302 and response.headers["Location"] == "/login"
@@ -30,6 +31,9 @@ def sign_in_and_consent(browser: requests.Session, base: str, authorization_url:
         "username": "alice", "password": PASSWORD, "csrf_token": csrf_token(login_page.text)})
     assert response.status_code == 303
     consent_page = browser.get(urljoin(base, response.headers["Location"]), allow_redirects=False)
+    if not expect_consent:  # remembered from an earlier authorization
+        assert consent_page.status_code == 302
+        return consent_page.headers["Location"]
     assert consent_page.status_code == 200 and 'value="allow"' in consent_page.text
     response = browser.post(urljoin(base, "/consent"), allow_redirects=False, data={
         "decision": "allow", "csrf_token": csrf_token(consent_page.text)})

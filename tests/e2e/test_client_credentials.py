@@ -1,0 +1,122 @@
+"""Client credentials (RFC 6749 §4.4) and RFC 9068 JWT access tokens, over real HTTP, checked
+by a resource server's independent JOSE library (jwcrypto) with nothing but the JWKS."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+import requests
+from jwcrypto import jwk
+from jwcrypto import jwt
+
+from idp.models import AccessTokenRecord
+from idp.models import Client
+from idp.models import db
+
+ORDERS_API = "https://api.example.com/orders"
+
+
+def validate_like_a_resource_server(provider, token: str, audience: str) -> tuple[dict, dict]:
+    """What an RS does with RFC 9068 §4: JWKS from discovery, RS256 only, typ at+jwt, iss, aud,
+    exp. Returns (header, claims)."""
+    keys = jwk.JWKSet.from_json(requests.get(provider.metadata["jwks_uri"], timeout=5).text)
+    checked = jwt.JWT(jwt=token, key=keys, algs=["RS256"], expected_type="JWS",
+                      check_claims={"iss": provider.metadata["issuer"], "aud": audience,
+                                    "exp": None})
+    header = json.loads(checked.header)
+    assert header["typ"] == "at+jwt" and header["alg"] == "RS256"
+    assert header["kid"] in {key["kid"] for key in json.loads(keys.export(private_keys=False))["keys"]}
+    return header, json.loads(checked.claims)
+
+
+@pytest.mark.parametrize("how", ["basic", "post"])
+def test_client_credentials_with_each_secret_method(provider, service, how):
+    response = provider.client_credentials(service, how=how)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 600
+    assert body["scope"] == "orders:read orders:write"
+    assert "refresh_token" not in body and "id_token" not in body
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_access_token_validates_with_the_jwks_alone(provider, service):
+    token = provider.client_credentials(service, scope="orders:read").json()["access_token"]
+    _, claims = validate_like_a_resource_server(provider, token, ORDERS_API)
+    assert claims["sub"] == service.client_id == claims["client_id"]
+    assert claims["aud"] == ORDERS_API
+    assert claims["scope"] == "orders:read"
+    assert claims["exp"] - claims["iat"] == 600
+    assert abs(claims["iat"] - time.time()) < 60
+    assert len(claims["jti"]) >= 16
+
+
+def test_each_token_has_its_own_jti_and_no_row_is_written(provider, service):
+    jtis = set()
+    for _ in range(3):
+        token = provider.client_credentials(service).json()["access_token"]
+        jtis.add(validate_like_a_resource_server(provider, token, ORDERS_API)[1]["jti"])
+    assert len(jtis) == 3
+    with provider.app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(AccessTokenRecord)) == 0
+
+
+def test_scope_asked_must_be_allowed(provider, service):
+    assert provider.client_credentials(service, scope="orders:write").json()["scope"] == \
+        "orders:write"
+    refused = provider.client_credentials(service, scope="orders:read admin")
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_scope"
+    assert refused.headers["Cache-Control"] == "no-store"
+    assert "access_token" not in refused.json()
+
+
+def test_resource_sets_the_audience_and_must_be_registered(provider):
+    client = provider.register("Two APIs", "--grant-type", "client_credentials", "--scope", "a",
+                               "--audience", "https://a.example.com",
+                               "--audience", "https://b.example.com")
+    one = provider.client_credentials(client, resource="https://b.example.com").json()
+    assert validate_like_a_resource_server(provider, one["access_token"],
+                                           "https://b.example.com")[1]["aud"] == \
+        "https://b.example.com"
+    both = provider.client_credentials(client).json()  # no resource: every registered audience
+    claims = validate_like_a_resource_server(provider, both["access_token"],
+                                             "https://a.example.com")[1]
+    assert claims["aud"] == ["https://a.example.com", "https://b.example.com"]
+    for bad in ("https://c.example.com", "not a uri", "https://a.example.com#frag"):
+        refused = provider.client_credentials(client, resource=bad)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_target", bad
+
+
+def test_grant_must_be_registered_and_client_confidential(provider, service):
+    web = provider.register("Web only", "--redirect-uri", "https://rp.example.com/cb")
+    refused = provider.client_credentials(web)
+    assert refused.status_code == 400 and refused.json()["error"] == "unauthorized_client"
+    public = provider.register("SPA", "--public", "--redirect-uri", "https://rp.example.com/cb")
+    refused = provider.post("token_endpoint", public, how="post", grant_type="client_credentials")
+    assert refused.status_code in (400, 401) and refused.json()["error"] == "invalid_client"
+
+
+def test_wrong_or_missing_secret_is_401_invalid_client(provider, service):
+    service.secret = "x" + service.secret[1:]
+    refused = provider.client_credentials(service)
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    assert refused.headers["WWW-Authenticate"].startswith("Basic")
+    bare = requests.post(provider.metadata["token_endpoint"], timeout=5,
+                         data={"grant_type": "client_credentials"})
+    assert bare.status_code == 401 and bare.json()["error"] == "invalid_client"
+
+
+def test_client_secret_is_stored_as_a_keyed_hash(provider, service):
+    with provider.app.app_context():
+        stored = Client.by_client_id(service.client_id).secret_hash
+        key = provider.app.config["HASH_KEY"].encode()
+    assert len(service.secret) >= 43  # 256 bits, base64url
+    assert service.secret not in stored
+    assert stored != hashlib.sha256(service.secret.encode()).hexdigest()
+    assert stored == hmac.new(key, service.secret.encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,173 @@
+"""Refresh tokens over real HTTP: issued only with offline_access, rotated on every use, a
+replay revokes the whole family (RFC 9700 §4.14.2), idle and absolute lifetimes, and refused
+once the user is disabled or the consent is withdrawn."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from idp.models import Consent
+from idp.models import RefreshToken
+from idp.models import TokenFamily
+from idp.models import User
+from idp.models import db
+from idp.models import utcnow
+from idp.security.hashing import hash_secret
+
+from .test_oidc_client import CALLBACK
+
+
+def assert_invalid_grant(response) -> None:
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_grant"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_refresh_rotates_and_the_new_tokens_work(provider, alice, web_app):
+    first = provider.user_tokens(web_app)
+    assert first["refresh_token"] and first["scope"] == "openid profile offline_access"
+    response = provider.refresh(web_app, first["refresh_token"])
+    assert response.status_code == 200, response.text
+    second = response.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    assert second["token_type"] == "Bearer" and second["expires_in"] == 600
+    assert response.headers["Cache-Control"] == "no-store"
+    assert provider.userinfo(second["access_token"]).json()["sub"] == alice.subject
+    third = provider.refresh(web_app, second["refresh_token"])
+    assert third.status_code == 200
+
+
+def test_refresh_token_is_stored_hashed(provider, alice, web_app):
+    token = provider.user_tokens(web_app)["refresh_token"]
+    assert len(token) >= 43
+    with provider.app.app_context():
+        row = db.session.execute(db.select(RefreshToken)).scalar_one()
+        assert row.token_hash == hash_secret(token) and token not in row.token_hash
+
+
+def test_reuse_of_a_spent_refresh_token_revokes_the_family(provider, alice, web_app):
+    first = provider.user_tokens(web_app)
+    second = provider.refresh(web_app, first["refresh_token"]).json()
+
+    assert_invalid_grant(provider.refresh(web_app, first["refresh_token"]))  # the replay
+    # ...takes everything descended from the same grant with it:
+    assert_invalid_grant(provider.refresh(web_app, second["refresh_token"]))
+    assert provider.introspect(web_app, second["access_token"]) == {"active": False}
+    assert provider.introspect(web_app, first["access_token"]) == {"active": False}
+    assert provider.userinfo(second["access_token"]).status_code == 401
+    with provider.app.app_context():
+        family = db.session.execute(db.select(TokenFamily)).scalar_one()
+        assert family.revoked_reason == "refresh_token_reuse"
+
+
+def test_reuse_does_not_touch_other_grants_of_the_same_user(provider, alice, web_app):
+    stolen = provider.user_tokens(web_app)
+    other = provider.user_tokens(web_app, expect_consent=False)
+    provider.refresh(web_app, stolen["refresh_token"])
+    assert_invalid_grant(provider.refresh(web_app, stolen["refresh_token"]))
+    assert provider.refresh(web_app, other["refresh_token"]).status_code == 200
+
+
+def test_no_refresh_token_without_offline_access_or_the_grant(provider, alice, web_app):
+    assert "refresh_token" not in provider.user_tokens(web_app, scope="openid profile")
+    plain = provider.register("No refresh", "--redirect-uri", CALLBACK,
+                              "--scope", "openid profile offline_access")
+    tokens = provider.user_tokens(plain)
+    assert "refresh_token" not in tokens
+
+
+def test_refresh_may_narrow_the_scope_but_not_widen_it(provider, alice, web_app):
+    tokens = provider.user_tokens(web_app)
+    narrow = provider.refresh(web_app, tokens["refresh_token"], scope="openid")
+    assert narrow.status_code == 200 and narrow.json()["scope"] == "openid"
+    # The successor keeps the whole grant: the next refresh may ask for all of it again.
+    again = provider.refresh(web_app, narrow.json()["refresh_token"])
+    assert again.json()["scope"] == "openid profile offline_access"
+    wider = provider.refresh(web_app, again.json()["refresh_token"], scope="openid email")
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+    # A refused request spends nothing.
+    assert provider.refresh(web_app, again.json()["refresh_token"]).status_code == 200
+
+
+def test_refresh_token_is_bound_to_its_client(provider, alice, web_app):
+    tokens = provider.user_tokens(web_app)
+    other = provider.register("Other", "--redirect-uri", CALLBACK, "--grant-type",
+                              "authorization_code", "--grant-type", "refresh_token",
+                              "--scope", "openid offline_access")
+    assert_invalid_grant(provider.refresh(other, tokens["refresh_token"]))
+    assert provider.refresh(web_app, tokens["refresh_token"]).status_code == 200
+
+
+def test_disabled_user_cannot_refresh(provider, alice, web_app):
+    tokens = provider.user_tokens(web_app)
+    with provider.app.app_context():  # disabled behind the CLI's back: checked at refresh too
+        db.session.execute(db.update(User).values(disabled=True))
+        db.session.commit()
+    assert_invalid_grant(provider.refresh(web_app, tokens["refresh_token"]))
+    assert provider.introspect(web_app, tokens["access_token"]) == {"active": False}
+
+
+def test_disabling_a_user_through_the_cli_revokes_their_grants(provider, alice, web_app):
+    tokens = provider.user_tokens(web_app)
+    result = provider.idp("users", "disable", "alice")
+    assert result["token_families_revoked"] == 1
+    provider.idp("users", "enable", "alice")
+    assert_invalid_grant(provider.refresh(web_app, tokens["refresh_token"]))
+
+
+def test_withdrawn_consent_stops_refresh(provider, alice, web_app):
+    tokens = provider.user_tokens(web_app)
+    with provider.app.app_context():
+        db.session.execute(db.delete(Consent))
+        db.session.commit()
+    assert_invalid_grant(provider.refresh(web_app, tokens["refresh_token"]))
+
+
+def test_idle_lifetime(provider, alice, web_app):
+    tokens = provider.user_tokens(web_app)
+    with provider.app.app_context():
+        row = db.session.execute(db.select(RefreshToken)).scalar_one()
+        idle = provider.app.config["REFRESH_TOKEN_IDLE_SECONDS"]
+        assert abs((row.expires_at - row.issued_at) - timedelta(seconds=idle)) < timedelta(
+            seconds=5)
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+    assert_invalid_grant(provider.refresh(web_app, tokens["refresh_token"]))
+
+
+def test_absolute_lifetime_caps_every_successor(provider, alice, web_app):
+    tokens = provider.user_tokens(web_app)
+    with provider.app.app_context():
+        family = db.session.execute(db.select(TokenFamily)).scalar_one()
+        family.expires_at = utcnow() + timedelta(seconds=30)
+        db.session.commit()
+    rotated = provider.refresh(web_app, tokens["refresh_token"]).json()
+    with provider.app.app_context():
+        successor = db.session.execute(
+            db.select(RefreshToken).filter_by(token_hash=hash_secret(rotated["refresh_token"]))
+        ).scalar_one()
+        assert successor.expires_at <= successor.family.expires_at
+        successor.family.expires_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+    assert_invalid_grant(provider.refresh(web_app, rotated["refresh_token"]))
+
+
+def test_public_client_refreshes_with_rotation(provider, alice):
+    spa = provider.register("SPA", "--public", "--redirect-uri", CALLBACK, "--grant-type",
+                            "authorization_code", "--grant-type", "refresh_token",
+                            "--scope", "openid offline_access")
+    tokens = provider.user_tokens(spa, scope="openid offline_access")
+    rotated = provider.post("token_endpoint", spa, how="post", grant_type="refresh_token",
+                            refresh_token=tokens["refresh_token"])
+    assert rotated.status_code == 200, rotated.text
+    replay = provider.post("token_endpoint", spa, how="post", grant_type="refresh_token",
+                           refresh_token=tokens["refresh_token"])
+    assert_invalid_grant(replay)
+
+
+def test_garbage_refresh_tokens_are_invalid_grant(provider, alice, web_app):
+    for junk in ("nope", "x" * 5000, "ä€\u202e"):
+        assert_invalid_grant(provider.refresh(web_app, junk))
+    missing = provider.post("token_endpoint", web_app, grant_type="refresh_token")
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
