@@ -85,7 +85,10 @@ def _derive(app: Flask) -> None:
         instance.mkdir(exist_ok=True)
         config["DATABASE_URL"] = f"sqlite:///{instance / 'idp.sqlite3'}"
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
-    config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    # A liveness ping before each checkout survives a restarted database server; a SQLite
+    # file has no server, and the ping would be one more statement on every request.
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "pool_pre_ping": not config["DATABASE_URL"].startswith("sqlite")}
     https = config["ISSUER"].startswith("https://")
     config.update(
         SESSION_COOKIE_NAME="idp_session",
