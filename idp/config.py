@@ -133,6 +133,10 @@ def validate(config: Any) -> None:
     for name in DEVELOPMENT_SECRETS:
         if len(config[name] or "") < 32:
             raise ConfigError(f"IDP_{name} must be set to a random string of at least 32 characters")
+    for name in ("CLIENT_AUTH_MAX_FAILURES", "CLIENT_AUTH_WINDOW_SECONDS",
+                 "ACCESS_TOKEN_TTL_SECONDS", "ID_TOKEN_TTL_SECONDS"):
+        if config[name] < 1:
+            raise ConfigError(f"IDP_{name} must be a positive number, not {config[name]}")
     if config["HASH_KEY"] == config["SECRET_KEY"]:
         raise ConfigError("IDP_HASH_KEY must differ from IDP_SECRET_KEY")
     if not 0 < config["REFRESH_TOKEN_IDLE_SECONDS"] <= config["REFRESH_TOKEN_ABSOLUTE_SECONDS"]:

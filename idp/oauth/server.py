@@ -6,11 +6,17 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer as _Authorizat
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc6749 import UnsupportedResponseTypeError
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from flask import Flask
 from flask import current_app
+from flask import request as flask_request
 
 from ..models import Client
+from ..security import audit
+from ..security.client_throttle import count_failure
+from ..security.client_throttle import seconds_blocked
+from ..security.client_throttle import throttle_key
 from .endpoints import EndSessionEndpoint
 from .endpoints import IntrospectionEndpoint
 from .endpoints import JWTAccessTokenValidator
@@ -40,10 +46,47 @@ class AuthorizationServer(_AuthorizationServer):
             raise UnsupportedResponseType() from None
 
     def authenticate_client(self, request, methods, endpoint="token"):
+        """Authlib's client authentication, with failures audited and throttled."""
+        attempted = attempted_client_id(request)
+        key = throttle_key(attempted, flask_request.remote_addr) if attempted else None
+        if key and (wait := seconds_blocked(key)):
+            raise TooManyFailedAuthentications(wait)
         try:
             return super().authenticate_client(request, methods, endpoint)
         except ValueError:  # Authlib's Basic parser raises on "Basic " or non-UTF-8 credentials
-            raise InvalidClientError(status_code=401) from None
+            error = InvalidClientError(status_code=401)
+        except InvalidClientError as exc:
+            error = exc
+        # Only a registered client_id is logged: a confused caller may send its secret there.
+        known = attempted if attempted and self.query_client(attempted) else None
+        audit.log("client_auth.failed", endpoint=endpoint, client_id=known)
+        if key and (wait := count_failure(key)):
+            audit.log("client_auth.throttled", endpoint=endpoint, client_id=known)
+            raise TooManyFailedAuthentications(wait) from None
+        raise error from None
+
+
+def attempted_client_id(request) -> str | None:
+    """The client_id a request claims, from Basic credentials or the form; never trusted."""
+    try:
+        client_id, _ = extract_basic_authorization(request.headers)
+    except ValueError:
+        client_id = None
+    client_id = client_id or request.form.get("client_id")
+    return client_id if isinstance(client_id, str) and client_id else None
+
+
+class TooManyFailedAuthentications(InvalidClientError):
+    """429 with Retry-After: still `invalid_client`, which is what the client must fix."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: int):
+        super().__init__("Too many failed authentications for this client from this address.")
+        self.retry_after = retry_after
+
+    def get_headers(self):
+        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
 
 
 class UnsupportedResponseType(UnsupportedResponseTypeError):

@@ -120,3 +120,33 @@ def test_client_secret_is_stored_as_a_keyed_hash(provider, service):
     assert service.secret not in stored
     assert stored != hashlib.sha256(service.secret.encode()).hexdigest()
     assert stored == hmac.new(key, service.secret.encode(), hashlib.sha256).hexdigest()
+
+
+def test_failed_client_authentication_is_throttled_per_client_and_address(provider, service):
+    limit = provider.app.config["CLIENT_AUTH_MAX_FAILURES"]
+    wrong = type(service)(client_id=service.client_id, secret="wrong")
+    for _ in range(limit):
+        assert provider.client_credentials(wrong).status_code == 401
+    throttled = provider.client_credentials(wrong)
+    assert throttled.status_code == 429
+    assert throttled.json()["error"] == "invalid_client"
+    assert int(throttled.headers["Retry-After"]) == provider.app.config[
+        "CLIENT_AUTH_WINDOW_SECONDS"]
+    assert throttled.headers["Cache-Control"] == "no-store"
+    # the pair stays blocked for the window, whatever the secret; other clients are not
+    assert provider.client_credentials(service).status_code == 429
+    assert provider.post("introspection_endpoint", service, token="x").status_code == 429
+    other = provider.register("Other", "--grant-type", "client_credentials", "--scope", "x")
+    assert provider.client_credentials(other).status_code == 200
+
+
+def test_failed_authentication_is_audited_without_the_secret(provider, service, caplog):
+    swapped = type(service)(client_id=service.secret, secret=service.client_id)
+    with caplog.at_level("INFO", logger="idp.audit"):
+        assert provider.client_credentials(swapped).status_code == 401
+        assert provider.client_credentials(type(service)(
+            client_id=service.client_id, secret="wrong")).status_code == 401
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "idp.audit"]
+    failures = [e for e in events if e["event"] == "client_auth.failed"]
+    assert len(failures) == 2 and failures[1]["client_id"] == service.client_id
+    assert service.secret not in caplog.text

@@ -4,6 +4,7 @@ once the user is disabled or the consent is withdrawn."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from idp.models import Consent
@@ -171,3 +172,16 @@ def test_garbage_refresh_tokens_are_invalid_grant(provider, alice, web_app):
         assert_invalid_grant(provider.refresh(web_app, junk))
     missing = provider.post("token_endpoint", web_app, grant_type="refresh_token")
     assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
+
+
+def test_concurrent_uses_of_one_refresh_token_let_exactly_one_through(provider, alice, web_app):
+    """Two requests race with the same refresh token: one wins, the other is a replay and
+    revokes the family (the winner's new tokens included)."""
+    for attempt in range(3):
+        token = provider.user_tokens(web_app, expect_consent=attempt == 0)["refresh_token"]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            responses = list(pool.map(lambda _: provider.refresh(web_app, token), range(2)))
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [200, 400], [r.text for r in responses]
+        winner = next(r for r in responses if r.status_code == 200).json()
+        assert_invalid_grant(provider.refresh(web_app, winner["refresh_token"]))
