@@ -1,4 +1,5 @@
-"""The `idp` admin command: users, clients, tokens, and the database (`idp db upgrade`).
+"""The `idp` admin command: users, clients, tokens, `idp prune`, and the database
+(`idp db upgrade`).
 
 Every command takes `--json`. Bad input exits non-zero with one line on stderr and writes
 nothing: everything is validated before the single commit.
@@ -108,8 +109,9 @@ def commit() -> None:
 def register_commands(app) -> None:
     """Attach the admin command groups to `app.cli` (so `idp ...` and test runners see them)."""
     from .clients import clients
+    from .prune import prune
     from .tokens import tokens
     from .users import users
 
-    for group in (users, clients, tokens):
+    for group in (users, clients, tokens, prune):
         app.cli.add_command(group)

@@ -1,0 +1,62 @@
+"""How long the provider keeps what it no longer needs, and the sweep that deletes it
+(`idp prune`, safe to run from cron at any frequency and from several hosts at once).
+
+Rows are kept as long as they can still matter:
+- a used authorization code, while tokens issued from it can be alive, so that a replay of the
+  code can still revoke them (RFC 6749 §4.1.2); an unused one, until it expires;
+- a token family with its refresh tokens and access-token records, until its absolute end plus
+  one access-token lifetime (a spent refresh token must stay to recognise its replay);
+- a deny-list entry or an access-token record, until the token it names has expired;
+- a sign-in session, until it has ended or timed out;
+- a rate-limit counter, until its window is over.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+
+from .models import AccessTokenRecord
+from .models import AuthorizationCode
+from .models import LoginSession
+from .models import RateLimitCounter
+from .models import RevokedAccessToken
+from .models import TokenFamily
+from .models import db
+from .models import utcnow
+
+
+def prune() -> dict[str, int]:
+    """Delete what is past its retention; returns the rows deleted per table."""
+    config = current_app.config
+    now = utcnow()
+
+    def seconds(name: str) -> timedelta:
+        return timedelta(seconds=config[name])
+
+    token_lifetime = seconds("ACCESS_TOKEN_TTL_SECONDS")
+    family_lifetime = seconds("REFRESH_TOKEN_ABSOLUTE_SECONDS") + token_lifetime
+    longest_window = timedelta(seconds=max(config["LOGIN_WINDOW_SECONDS"],
+                                           config["CLIENT_AUTH_WINDOW_SECONDS"]))
+    sweeps = {
+        TokenFamily: TokenFamily.expires_at < now - token_lifetime,
+        AccessTokenRecord: AccessTokenRecord.expires_at < now,
+        RevokedAccessToken: RevokedAccessToken.expires_at < now,
+        AuthorizationCode: db.or_(
+            db.and_(AuthorizationCode.used_at.is_(None), AuthorizationCode.expires_at < now),
+            AuthorizationCode.expires_at < now - family_lifetime,
+        ),
+        LoginSession: db.or_(
+            LoginSession.ended_at.is_not(None),
+            LoginSession.last_seen_at < now - seconds("SESSION_IDLE_TIMEOUT_SECONDS"),
+            LoginSession.created_at < now - seconds("SESSION_ABSOLUTE_TIMEOUT_SECONDS"),
+        ),
+        RateLimitCounter: RateLimitCounter.window_start < now - longest_window,
+    }
+    deleted = {}
+    for model, expired in sweeps.items():
+        deleted[model.__tablename__] = db.session.execute(
+            db.delete(model).where(expired)).rowcount
+        db.session.commit()  # one table at a time: short transactions beside live traffic
+    return deleted

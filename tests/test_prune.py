@@ -1,0 +1,86 @@
+"""`idp prune` deletes what is past its retention and nothing that can still matter."""
+
+import json
+from datetime import timedelta
+
+from idp.models import AccessTokenRecord
+from idp.models import AuthorizationCode
+from idp.models import Client
+from idp.models import LoginSession
+from idp.models import RateLimitCounter
+from idp.models import RefreshToken
+from idp.models import RevokedAccessToken
+from idp.models import TokenFamily
+from idp.models import db
+from idp.models import utcnow
+
+from .conftest import add_client
+from .conftest import add_user
+
+
+def seed(app):
+    """One expired and one live row of every kind."""
+    user = add_user(app)
+    client = add_client(app)
+    now = utcnow()
+    day = timedelta(days=1)
+    with app.app_context():
+        config = app.config
+        long_ago = now - timedelta(seconds=config["REFRESH_TOKEN_ABSOLUTE_SECONDS"]) - 2 * day
+
+        def code(name, expires_at, used_at=None):
+            return AuthorizationCode(
+                code_hash=name, client_id=client.client_id, user_id=user.id, redirect_uri="x",
+                code_challenge="c", auth_time=0, expires_at=expires_at, used_at=used_at)
+
+        db.session.add_all([
+            code("unused-expired", now - day),
+            code("used-recently", now - day, used_at=now - day),  # its tokens may be alive
+            code("used-long-ago", long_ago, used_at=long_ago),
+            code("live", now + day),
+        ])
+        dead = TokenFamily(client_id=client.client_id, user_id=user.id, expires_at=now - day)
+        live = TokenFamily(client_id=client.client_id, user_id=user.id, expires_at=now + day)
+        db.session.add_all([dead, live])
+        db.session.flush()
+        db.session.add_all([
+            RefreshToken(token_hash="dead", family=dead, expires_at=now - day, used_at=now),
+            RefreshToken(token_hash="spent-but-kept", family=live, expires_at=now + day,
+                         used_at=now),
+            AccessTokenRecord(jti="expired", family=live, expires_at=now - day),
+            AccessTokenRecord(jti="alive", family=live, expires_at=now + day),
+            RevokedAccessToken(jti="expired", expires_at=now - day),
+            RevokedAccessToken(jti="alive", expires_at=now + day),
+            LoginSession(sid_hash="ended", user_id=user.id, auth_time=0, ended_at=now),
+            LoginSession(sid_hash="idle", user_id=user.id, auth_time=0,
+                         last_seen_at=now - 2 * day),
+            LoginSession(sid_hash="live", user_id=user.id, auth_time=0),
+            RateLimitCounter(key="old", window_start=now - 2 * day, count=3),
+            RateLimitCounter(key="current", window_start=now, count=3),
+        ])
+        db.session.commit()
+
+
+def remaining(app, model, column):
+    with app.app_context():
+        return sorted(db.session.scalars(db.select(column)).all())
+
+
+def test_prune_deletes_only_what_is_past_retention(app, cli):
+    seed(app)
+    result = cli.invoke(args=["prune", "--json"])
+    assert result.exit_code == 0, result.output
+    deleted = json.loads(result.output)
+    assert deleted == {"token_families": 1, "access_tokens": 1, "revoked_access_tokens": 1,
+                       "authorization_codes": 2, "login_sessions": 2, "rate_limit_counters": 1}
+    assert remaining(app, AuthorizationCode, AuthorizationCode.code_hash) == [
+        "live", "used-recently"]
+    assert remaining(app, RefreshToken, RefreshToken.token_hash) == ["spent-but-kept"]
+    assert remaining(app, AccessTokenRecord, AccessTokenRecord.jti) == ["alive"]
+    assert remaining(app, RevokedAccessToken, RevokedAccessToken.jti) == ["alive"]
+    assert remaining(app, LoginSession, LoginSession.sid_hash) == ["live"]
+    assert remaining(app, RateLimitCounter, RateLimitCounter.key) == ["current"]
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(Client)) == 1
+    again = json.loads(cli.invoke(args=["prune", "--json"]).output)
+    assert set(again.values()) == {0}
