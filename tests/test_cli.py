@@ -174,6 +174,8 @@ def test_service_client_with_audiences_and_resource_server(cli):
 @pytest.mark.parametrize("args, message", [
     (["--audience", "api"], "absolute URI"),
     (["--audience", "https://api.example.com#x"], "absolute URI"),
+    (["--audience", "http://["], "absolute URI"),
+    (["--redirect-uri", "http://["], "not a URI"),
     (["--grant-type", "refresh_token", "--grant-type", "authorization_code"], "offline_access"),
     (["--grant-type", "refresh_token", "--scope", "offline_access"], "authorization_code"),
     (["--public", "--introspect-any"], "cannot introspect"),

@@ -50,7 +50,10 @@ def emit(data: Any, as_json: bool, text: str) -> None:
 def validate_redirect_uri(uri: str) -> str:
     """RFC 9700 §2.6, §4.1.3 and RFC 8252: https; http only on loopback; a private-use scheme
     (with a dot, e.g. com.example.app:/cb) for native apps; never a fragment or userinfo."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise click.BadParameter(f"{uri!r} is not a URI") from None
     problem = None
     if not parts.scheme:
         problem = "is not an absolute URI"

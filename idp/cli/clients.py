@@ -57,8 +57,11 @@ def check_client(client: Client) -> None:
 def validate_audience(ctx, param, values):
     """RFC 8707 §2: a resource indicator is an absolute URI without a fragment."""
     for value in values or ():
-        parts = urlsplit(value)
-        if not parts.scheme or not parts.netloc or "#" in value:
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            parts = None
+        if not parts or not parts.scheme or not parts.netloc or "#" in value:
             raise click.BadParameter(f"{value!r} is not an absolute URI without a fragment")
     return list(dict.fromkeys(values)) if values else values
 

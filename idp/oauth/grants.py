@@ -170,11 +170,11 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
             return row
         if row is None:
             reason = "unknown_refresh_token"
+        elif row.family.revoked_at is not None:
+            reason = "family_revoked"
         elif row.used_at is not None:
             reason = "refresh_token_reuse"
             self._revoke(row.family, reason)
-        elif row.family.revoked_at is not None:
-            reason = "family_revoked"
         else:
             reason = "refresh_token_expired"
         audit.log("token.rejected", client_id=self.request.client.client_id, reason=reason)

@@ -88,7 +88,8 @@ def test_resource_sets_the_audience_and_must_be_registered(provider):
     claims = validate_like_a_resource_server(provider, both["access_token"],
                                              "https://a.example.com")[1]
     assert claims["aud"] == ["https://a.example.com", "https://b.example.com"]
-    for bad in ("https://c.example.com", "not a uri", "https://a.example.com#frag"):
+    for bad in ("https://c.example.com", "not a uri", "https://a.example.com#frag", "http://[",
+                "\u00e9"):
         refused = provider.client_credentials(client, resource=bad)
         assert refused.status_code == 400 and refused.json()["error"] == "invalid_target", bad
 
