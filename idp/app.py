@@ -48,6 +48,7 @@ def build(app: Flask) -> None:
     app.extensions["idp.keys"] = keystore
     server.init_app(app)
 
+    from .views import account
     from .views import auth
     from .views import errors
     from .views import oauth
@@ -55,6 +56,7 @@ def build(app: Flask) -> None:
 
     app.register_blueprint(well_known.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(oauth.bp)
     errors.register(app)
     from .cli import register_commands

@@ -16,7 +16,8 @@ DEFAULTS_FILE = PROJECT_ROOT / "config" / "default.toml"
 DEV_ISSUER = "http://127.0.0.1:5000"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # Secrets that development generates (into KEYS_DIR) when they are not set.
-DEVELOPMENT_SECRETS = {"SECRET_KEY": "dev-secret-key", "HASH_KEY": "dev-hash-key"}
+DEVELOPMENT_SECRETS = {"SECRET_KEY": "dev-secret-key", "HASH_KEY": "dev-hash-key",
+                       "MFA_ENCRYPTION_KEY": "dev-mfa-encryption-key"}
 
 
 class ConfigError(Exception):
@@ -133,12 +134,13 @@ def validate(config: Any) -> None:
     for name in DEVELOPMENT_SECRETS:
         if len(config[name] or "") < 32:
             raise ConfigError(f"IDP_{name} must be set to a random string of at least 32 characters")
-    for name in ("CLIENT_AUTH_MAX_FAILURES", "CLIENT_AUTH_WINDOW_SECONDS",
+    for name in ("CLIENT_AUTH_MAX_FAILURES", "CLIENT_AUTH_WINDOW_SECONDS", "MFA_MAX_FAILURES",
+                 "MFA_WINDOW_SECONDS", "MFA_PENDING_SECONDS",
                  "ACCESS_TOKEN_TTL_SECONDS", "ID_TOKEN_TTL_SECONDS"):
         if config[name] < 1:
             raise ConfigError(f"IDP_{name} must be a positive number, not {config[name]}")
-    if config["HASH_KEY"] == config["SECRET_KEY"]:
-        raise ConfigError("IDP_HASH_KEY must differ from IDP_SECRET_KEY")
+    if len(set(config[name] for name in DEVELOPMENT_SECRETS)) < len(DEVELOPMENT_SECRETS):
+        raise ConfigError("IDP_SECRET_KEY, IDP_HASH_KEY and IDP_MFA_ENCRYPTION_KEY must differ")
     if not 0 < config["REFRESH_TOKEN_IDLE_SECONDS"] <= config["REFRESH_TOKEN_ABSOLUTE_SECONDS"]:
         raise ConfigError("IDP_REFRESH_TOKEN_IDLE_SECONDS must be positive and at most "
                           "IDP_REFRESH_TOKEN_ABSOLUTE_SECONDS")

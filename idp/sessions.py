@@ -21,8 +21,14 @@ from .security import audit
 from .security.hashing import hash_secret
 from .security.hashing import new_secret
 
-# Session keys that survive a sign-in: the authorization request the user is in the middle of.
-CARRIED_OVER = ("pending_authz",)
+# Authentication context classes (the `acr` claim, and what `acr_values` may ask for).
+ACR_PASSWORD = "1"
+ACR_MFA = "2"
+ACR_VALUES = [ACR_PASSWORD, ACR_MFA]
+
+# Session keys that survive a sign-in: the authorization request the user is in the middle of,
+# or the account page that sent them to sign in.
+CARRIED_OVER = ("pending_authz", "after_login")
 # Writing last_seen_at on every request would turn each page view into a database write.
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 
@@ -92,11 +98,10 @@ def end_login_session(reason: str = "logout") -> None:
     g.login = None
 
 
-def end_all_sessions_of(user: User) -> int:
-    """End every session of `user` (disabled, password changed)."""
-    result = db.session.execute(
-        db.update(LoginSession)
-        .where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
-        .values(ended_at=utcnow())
-    )
-    return result.rowcount
+def end_all_sessions_of(user: User, keep: LoginSession | None = None) -> int:
+    """End every session of `user` (disabled, password changed), except `keep`."""
+    stmt = db.update(LoginSession).where(LoginSession.user_id == user.id,
+                                         LoginSession.ended_at.is_(None))
+    if keep is not None:
+        stmt = stmt.where(LoginSession.id != keep.id)
+    return db.session.execute(stmt.values(ended_at=utcnow())).rowcount

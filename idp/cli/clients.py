@@ -31,6 +31,7 @@ def client_view(client: Client) -> dict:
             "post_logout_redirect_uris": client.post_logout_redirect_uris,
             "grant_types": client.grant_types, "scope": client.scope,
             "audiences": client.audiences, "introspect_any": client.introspect_any,
+            "require_mfa": client.require_mfa,
             "first_party": client.first_party, "created_at": client.created_at}
 
 
@@ -80,6 +81,9 @@ audience_option = click.option(
 introspect_option = click.option(
     "--introspect-any/--no-introspect-any", default=None,
     help="A resource server: may introspect tokens issued to any client.")
+require_mfa_option = click.option(
+    "--require-mfa/--no-require-mfa", default=None,
+    help="Users must sign in with a second factor (and enroll one if they have none).")
 
 
 @clients.command("create")
@@ -91,11 +95,12 @@ introspect_option = click.option(
               "[default: 'openid profile email' with the authorization_code grant].")
 @audience_option
 @introspect_option
+@require_mfa_option
 @logout_uri_option
 @click.option("--first-party", is_flag=True, help="The operator's own app: no consent page.")
 @json_option
 def clients_create(name, redirect_uris, public, grant_types, scope, audiences, introspect_any,
-                   logout_uris, first_party, as_json):
+                   require_mfa, logout_uris, first_party, as_json):
     """Register a client; a confidential client's secret is printed once."""
     grant_types = list(grant_types or ["authorization_code"])
     if scope is None:
@@ -103,7 +108,7 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
     client = Client(name=name, redirect_uris=list(redirect_uris),
                     post_logout_redirect_uris=list(logout_uris),
                     grant_types=grant_types, scope=scope, audiences=list(audiences),
-                    introspect_any=bool(introspect_any),
+                    introspect_any=bool(introspect_any), require_mfa=bool(require_mfa),
                     token_endpoint_auth_method="none" if public else "client_secret_basic",
                     first_party=first_party)
     check_client(client)
@@ -147,10 +152,11 @@ def clients_show(client_id, as_json):
 @click.option("--scope")
 @audience_option
 @introspect_option
+@require_mfa_option
 @click.option("--first-party/--no-first-party", default=None)
 @json_option
 def clients_update(client_id, name, redirect_uris, added, removed, logout_uris, grant_types,
-                   scope, audiences, introspect_any, first_party, as_json):
+                   scope, audiences, introspect_any, require_mfa, first_party, as_json):
     """Change a client; list options replace the registered list."""
     client = get_client(client_id)
     uris = list(redirect_uris) if redirect_uris else list(client.redirect_uris)
@@ -168,6 +174,8 @@ def clients_update(client_id, name, redirect_uris, added, removed, logout_uris, 
         client.audiences = list(audiences)
     if introspect_any is not None:
         client.introspect_any = introspect_any
+    if require_mfa is not None:
+        client.require_mfa = require_mfa
     if first_party is not None:
         client.first_party = first_party
     try:

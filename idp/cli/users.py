@@ -10,6 +10,7 @@ from ..models import db
 from ..models import utcnow
 from ..oauth.token_store import revoke_user_tokens
 from ..security import audit
+from ..security.mfa import remove_factors
 from ..sessions import end_all_sessions_of
 from . import commit
 from . import emit
@@ -107,3 +108,19 @@ def users_set_password(username, password_stdin, as_json):
          f"password changed for {user.username}")
 
 
+
+
+@users.command("mfa-reset")
+@click.argument("username")
+@json_option
+def users_mfa_reset(username, as_json):
+    """Remove a user's authenticator and recovery codes (a lost phone); they sign in with the
+    password alone until they enroll again."""
+    user = get_user(username)
+    had_totp = user.has_totp
+    remove_factors(user)
+    commit()
+    audit.log("admin.mfa_reset", user_id=user.id, had_totp=had_totp)
+    emit({"username": user.username, "factors_removed": had_totp}, as_json,
+         f"second factors of {user.username} removed" if had_totp
+         else f"{user.username} had no second factor")

@@ -38,6 +38,8 @@ from .authorization import AuthorizationCode  # noqa: E402
 from .client import Client  # noqa: E402
 from .consent import Consent  # noqa: E402
 from .login_session import LoginSession  # noqa: E402
+from .mfa import RecoveryCode  # noqa: E402
+from .mfa import TotpFactor  # noqa: E402
 from .rate_limit import RateLimitCounter  # noqa: E402
 from .tokens import AccessTokenRecord  # noqa: E402
 from .tokens import RefreshToken  # noqa: E402
@@ -52,9 +54,11 @@ __all__ = [
     "Consent",
     "LoginSession",
     "RateLimitCounter",
+    "RecoveryCode",
     "RefreshToken",
     "RevokedAccessToken",
     "TokenFamily",
+    "TotpFactor",
     "User",
     "db",
     "utcnow",

@@ -39,6 +39,8 @@ class Client(db.Model, ClientMixin):
     )
     # First-party clients are the operator's own apps: the consent page is skipped.
     first_party: Mapped[bool] = mapped_column(default=False)
+    # Users must sign in with a second factor (enrolling one first if they have none).
+    require_mfa: Mapped[bool] = mapped_column(default=False)
     # RFC 8707 resource indicators this client may ask for; they become the tokens' `aud`.
     audiences: Mapped[list] = mapped_column(db.JSON, default=list)
     # A resource server may introspect tokens issued to any client, not just its own.

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
 
 from . import db
 from . import utcnow
@@ -30,6 +31,12 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    totp = relationship("TotpFactor", back_populates="user", uselist=False, lazy="select")
+
+    @property
+    def has_totp(self) -> bool:
+        return self.totp is not None and self.totp.confirmed_at is not None
 
     def get_user_id(self) -> str:
         return self.subject

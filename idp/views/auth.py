@@ -1,6 +1,8 @@
-"""Sign-in and sign-out pages."""
+"""Sign-in (password, then the second factor of users who have one) and sign-out pages."""
 
 from __future__ import annotations
+
+import time
 
 from flask import Blueprint
 from flask import current_app
@@ -13,10 +15,14 @@ from flask import url_for
 from ..models import User
 from ..models import db
 from ..security import audit
+from ..security import mfa
 from ..security import rate_limit
 from ..security.passwords import hash_password
 from ..security.passwords import needs_rehash
 from ..security.passwords import verify_password
+from ..sessions import ACR_MFA
+from ..sessions import ACR_PASSWORD
+from ..sessions import current_login
 from ..sessions import current_user
 from ..sessions import end_login_session
 from ..sessions import start_login
@@ -25,6 +31,10 @@ bp = Blueprint("auth", __name__)
 
 LOGIN_FAILED = "Invalid username or password."
 TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Wait a few minutes and try again."
+CODE_FAILED = "That code is not valid. Enter the current code from your app, or a recovery code."
+TOO_MANY_CODES = "Too many wrong codes. Wait a few minutes and try again."
+FACTOR_UNREADABLE = ("Your second factor cannot be checked right now. Try again later or "
+                     "contact your administrator.")
 
 
 @bp.get("/")
@@ -69,8 +79,60 @@ def login():
     if needs_rehash(user.password_hash):  # argon2 parameters were raised since it was set
         user.password_hash = hash_password(password)
         db.session.commit()
-    start_login(user, amr=["pwd"])
-    if "pending_authz" in session:
+    if user.has_totp:  # not signed in yet: the second factor decides
+        session["mfa_pending"] = {"user_id": user.id, "since": int(time.time())}
+        return redirect(url_for("auth.second_factor"), code=303)
+    return signed_in(user, amr=["pwd"], acr=ACR_PASSWORD, fresh=True)
+
+
+@bp.route("/login/mfa", methods=["GET", "POST"])
+def second_factor():
+    """The code of an authenticator app, or a recovery code: after the password, or to step
+    up a password-only session when a client or a request asks for more."""
+    user, stepping_up = _awaiting_second_factor()
+    if user is None:
+        return redirect(url_for("auth.login"))
+    if request.method == "GET":
+        return render_template("auth/mfa.html")
+    if not mfa.count_attempt(user):
+        audit.log("mfa.throttled", user_id=user.id)
+        return render_template("auth/mfa.html", error=TOO_MANY_CODES), 429
+    try:
+        method = mfa.verify_second_factor(user, request.form.get("otp"))
+    except mfa.SecretUnreadable:
+        current_app.logger.error("TOTP secret of user %s does not decrypt: check "
+                                 "IDP_MFA_ENCRYPTION_KEY", user.id)
+        return render_template("auth/mfa.html", error=FACTOR_UNREADABLE), 503
+    if method is None:
+        audit.log("mfa.failed", user_id=user.id)
+        return render_template("auth/mfa.html", error=CODE_FAILED), 401
+    mfa.reset_attempts(user)
+    session.pop("mfa_pending", None)
+    audit.log("mfa.succeeded", user_id=user.id, method=method, step_up=stepping_up or None)
+    return signed_in(user, amr=["pwd", "otp"], acr=ACR_MFA, fresh=not stepping_up)
+
+
+def _awaiting_second_factor() -> tuple[User | None, bool]:
+    """(user, stepping_up): the user whose password was just accepted, or the signed-in user
+    of a password-only session; (None, False) when nobody is waiting for a code."""
+    pending = session.get("mfa_pending")
+    if isinstance(pending, dict):
+        fresh = time.time() - pending.get("since", 0) <= current_app.config["MFA_PENDING_SECONDS"]
+        user = db.session.get(User, pending.get("user_id")) if fresh else None
+        if user is not None and not user.disabled and user.has_totp:
+            return user, False
+        session.pop("mfa_pending", None)
+    login = current_login()
+    if login is not None and login.user.has_totp and login.acr != ACR_MFA:
+        return login.user, True
+    return None, False
+
+
+def signed_in(user: User, amr: list[str], acr: str, fresh: bool):
+    """Start the session and go where the user was going. `fresh`: the password was entered
+    just now, which satisfies prompt=login and max_age of the waiting authorization."""
+    start_login(user, amr=amr, acr=acr)
+    if fresh and "pending_authz" in session:
         session["pending_authz"] = {**session["pending_authz"], "authenticated": True}
     return redirect(_after_login_url(), code=303)  # RFC 9700 §4.12: 303 after a credential POST
 
@@ -79,7 +141,7 @@ def _after_login_url() -> str:
     pending = session.get("pending_authz")
     if pending:
         return url_for("oauth.authorize", **pending["args"])
-    return url_for("auth.home")
+    return session.pop("after_login", None) or url_for("auth.home")
 
 
 @bp.route("/logout", methods=["GET", "POST"])

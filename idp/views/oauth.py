@@ -8,6 +8,7 @@ import time
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oidc.core.errors import ConsentRequiredError
+from authlib.oidc.core.errors import InteractionRequiredError
 from authlib.oidc.core.errors import LoginRequiredError
 from flask import Blueprint
 from flask import abort
@@ -24,6 +25,7 @@ from ..models import db
 from ..oauth.claims import SCOPE_DESCRIPTIONS
 from ..oauth.server import authorization
 from ..security import audit
+from ..sessions import ACR_MFA
 from ..sessions import current_login
 
 bp = Blueprint("oauth", __name__)
@@ -85,6 +87,15 @@ def _continue_authorization(grant, login):
 
     client = grant.client
     user = login.user
+    if _needs_second_factor(client, args, login):
+        if "none" in prompts:
+            raise InteractionRequiredError(redirect_uri=redirect_uri, state=payload.state)
+        _park(args, grant, authenticated=fresh)
+        audit.log("authorization.step_up", user_id=user.id, client_id=client.client_id,
+                  enrolled=user.has_totp)
+        # A user with an authenticator confirms a code; one without enrolls one first.
+        return redirect(url_for("auth.second_factor" if user.has_totp else "account.totp"))
+
     scope = grant.request.scope or ""
     decision = pending.get("decision") if pending else None
     if decision == "deny":
@@ -146,6 +157,13 @@ def _id_token_hint_subject(hint: str, redirect_uri, state) -> str | None:
         raise InvalidRequestError("id_token_hint is not a valid ID token of this provider.",
                                   redirect_uri=redirect_uri, state=state) from None
     return token.claims.get("sub")
+
+
+def _needs_second_factor(client, args: dict, login) -> bool:
+    """The client always wants a second factor, or this request asks for it with acr_values,
+    and the session was signed in with a password alone."""
+    asked = client.require_mfa or ACR_MFA in args.get("acr_values", "").split()
+    return asked and login.acr != ACR_MFA
 
 
 def _needs_consent(client, user, scope: str, prompts: set[str]) -> bool:

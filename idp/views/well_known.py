@@ -13,6 +13,7 @@ from flask import request
 from ..models.client import CONFIDENTIAL_AUTH_METHODS
 from ..oauth.claims import CLAIMS_SUPPORTED
 from ..oauth.claims import SUPPORTED_SCOPES
+from ..sessions import ACR_VALUES
 
 bp = Blueprint("well_known", __name__)
 
@@ -40,6 +41,7 @@ def discovery_document(issuer: str) -> dict:
         "revocation_endpoint_auth_methods_supported": [*CONFIDENTIAL_AUTH_METHODS, "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS_SUPPORTED,
+        "acr_values_supported": ACR_VALUES,
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

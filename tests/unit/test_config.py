@@ -12,7 +12,8 @@ from ..conftest import make_app
 
 def config(tmp_path, **overrides):
     return {"ENV": "production", "ISSUER": "https://id.example.com",
-            "SECRET_KEY": "s" * 40, "HASH_KEY": "h" * 40, "KEYS_DIR": str(tmp_path / "keys"),
+            "SECRET_KEY": "s" * 40, "HASH_KEY": "h" * 40,
+            "MFA_ENCRYPTION_KEY": "m" * 40, "KEYS_DIR": str(tmp_path / "keys"),
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", **overrides}
 
 
@@ -24,7 +25,7 @@ def test_production_needs_a_secret_key(tmp_path):
 def test_production_needs_a_hash_key_of_its_own(tmp_path):
     with pytest.raises(ConfigError, match="IDP_HASH_KEY must be set"):
         create_app(config(tmp_path, HASH_KEY=""))
-    with pytest.raises(ConfigError, match="IDP_HASH_KEY must differ"):
+    with pytest.raises(ConfigError, match="must differ"):
         create_app(config(tmp_path, HASH_KEY="s" * 40))
 
 
@@ -71,7 +72,7 @@ def test_corrupt_key_file_is_a_clear_start_up_error(tmp_path):
         create_app(config(tmp_path))
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "HASH_KEY"])
+@pytest.mark.parametrize("name", ["SECRET_KEY", "HASH_KEY", "MFA_ENCRYPTION_KEY"])
 def test_development_secrets_are_generated_once(tmp_path, signing_keys_dir, name):
     first = make_app(tmp_path, signing_keys_dir, **{name: ""})
     second = make_app(tmp_path, signing_keys_dir, **{name: ""})

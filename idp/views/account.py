@@ -1,0 +1,201 @@
+"""The account page: what a signed-in user manages for themselves — password, second factor,
+recovery codes, and the applications they have authorized."""
+
+from __future__ import annotations
+
+import functools
+import time
+
+from flask import Blueprint
+from flask import current_app
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+
+from ..models import Client
+from ..models import Consent
+from ..models import TokenFamily
+from ..models import db
+from ..models import utcnow
+from ..oauth.claims import SCOPE_DESCRIPTIONS
+from ..oauth.token_store import revoke_families
+from ..security import audit
+from ..security import mfa
+from ..security.passwords import PasswordPolicyError
+from ..security.passwords import hash_password
+from ..security.passwords import verify_password
+from ..sessions import ACR_MFA
+from ..sessions import current_login
+from ..sessions import end_all_sessions_of
+from ..sessions import start_login
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+WRONG_CONFIRMATION = "That password or code is not right."
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        login = current_login()
+        if login is None:
+            if request.method == "GET":
+                session["after_login"] = request.path
+            return redirect(url_for("auth.login"))
+        return view(login, *args, **kwargs)
+
+    return wrapped
+
+
+@bp.get("")
+@login_required
+def index(login, **page):
+    user = login.user
+    rows = db.session.execute(
+        db.select(Consent, Client).join(Client, Client.client_id == Consent.client_id)
+        .where(Consent.user_id == user.id).order_by(Client.name)
+    ).all()
+    apps = [{"client_id": client.client_id, "name": client.name, "granted": consent.updated_at,
+             "scopes": [SCOPE_DESCRIPTIONS.get(s, s) for s in consent.scope.split()]}
+            for consent, client in rows]
+    return render_template("account/index.html", user=user, login=login, apps=apps,
+                           recovery_codes_left=mfa.recovery_codes_left(user), **page)
+
+
+@bp.post("/apps/<client_id>/withdraw")
+@login_required
+def withdraw_consent(login, client_id):
+    """Forget the consent, and revoke the refresh tokens (and their access tokens) the app
+    holds for this user: it has to ask again."""
+    user_id = login.user_id
+    consent = Consent.find(user_id, client_id)
+    if consent is not None:
+        db.session.delete(consent)
+        revoked = revoke_families("consent_withdrawn", TokenFamily.user_id == user_id,
+                                  TokenFamily.client_id == client_id)
+        db.session.commit()
+        audit.log("consent.withdrawn", user_id=user_id, client_id=client_id,
+                  revoked_families=revoked)
+    return redirect(url_for("account.index"), code=303)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password(login):
+    """The current password is required; every other session of the user ends."""
+    if request.method == "GET":
+        return render_template("account/password.html")
+    user = login.user
+    form = request.form
+    error = None
+    if not mfa.count_attempt(user):
+        error = "Too many attempts. Wait a few minutes and try again."
+    elif not verify_password(user.password_hash, form.get("current_password", "")):
+        error = "Your current password is not right."
+    elif form.get("new_password", "") != form.get("confirm_password", ""):
+        error = "The new passwords do not match."
+    else:
+        try:
+            user.password_hash = hash_password(form.get("new_password", ""))
+        except PasswordPolicyError as exc:
+            error = str(exc)
+    if error:
+        audit.log("account.password_change_failed", user_id=user.id)
+        return render_template("account/password.html", error=error), 400
+    mfa.reset_attempts(user)
+    user.password_changed_at = utcnow()
+    ended = end_all_sessions_of(user, keep=login)
+    db.session.commit()
+    audit.log("account.password_changed", user_id=user.id, sessions_ended=ended)
+    return index(notice="Your password has been changed. You were signed out everywhere else.")
+
+
+@bp.route("/mfa/totp", methods=["GET", "POST"])
+@login_required
+def totp(login):
+    """Enrolment: a new secret as a QR code and as text; the factor counts once the user types
+    a code it produced. A sign-in older than MFA_PENDING_SECONDS must give the password too,
+    so that a session left open cannot bind somebody else's authenticator."""
+    user = login.user
+    if user.has_totp:
+        return redirect(url_for("account.index"))
+    needs_password = time.time() - login.auth_time > current_app.config["MFA_PENDING_SECONDS"]
+    if request.method == "GET" or user.totp is None:
+        return _enrollment_page(user, mfa.start_enrollment(user), needs_password)
+    error = None
+    if not mfa.count_attempt(user):
+        error = "Too many attempts. Wait a few minutes and try again."
+    elif needs_password and not verify_password(user.password_hash,
+                                                request.form.get("password", "")):
+        error = "Your password is not right."
+    elif not mfa.accept_totp(user.totp, request.form.get("otp")):
+        error = "That code is not valid. Enter the code your app shows now."
+    if error:
+        audit.log("mfa.enrollment_failed", user_id=user.id)
+        secret = mfa.decrypt_secret(user.totp.secret_encrypted)
+        return _enrollment_page(user, secret, needs_password, error), 400
+    mfa.reset_attempts(user)
+    user.totp.confirmed_at = utcnow()
+    db.session.commit()
+    codes = mfa.new_recovery_codes(user)
+    audit.log("mfa.enrolled", user_id=user.id)
+    # The user has just used the factor: the session now counts as two-factor.
+    start_login(user, amr=["pwd", "otp"], acr=ACR_MFA)
+    return _recovery_codes_page(codes)
+
+
+def _enrollment_page(user, secret: str, needs_password: bool, error: str | None = None):
+    uri = mfa.provisioning_uri(secret, user)
+    return render_template("account/totp.html", secret=secret, qr_svg=mfa.qr_code_svg(uri),
+                           needs_password=needs_password, error=error)
+
+
+def _recovery_codes_page(codes: list[str]):
+    pending = session.get("pending_authz")
+    next_url = (url_for("oauth.authorize", **pending["args"]) if pending
+                else url_for("account.index"))
+    return render_template("account/recovery_codes.html", codes=codes, next_url=next_url)
+
+
+def _confirms_identity(user) -> bool:
+    """The password or a current code (or a recovery code), for changes to the factors."""
+    if not mfa.count_attempt(user):
+        return False
+    form = request.form
+    confirmed = bool(form.get("password")) and verify_password(user.password_hash,
+                                                               form["password"])
+    confirmed = confirmed or mfa.verify_second_factor(user, form.get("otp")) is not None
+    if confirmed:
+        mfa.reset_attempts(user)
+    return confirmed
+
+
+@bp.post("/mfa/recovery-codes")
+@login_required
+def regenerate_recovery_codes(login):
+    user = login.user
+    if not user.has_totp:
+        return redirect(url_for("account.index"))
+    if not _confirms_identity(user):
+        audit.log("mfa.recovery_codes_refused", user_id=user.id)
+        return index(error=WRONG_CONFIRMATION), 400
+    codes = mfa.new_recovery_codes(user)
+    audit.log("mfa.recovery_codes_regenerated", user_id=user.id)
+    return _recovery_codes_page(codes)
+
+
+@bp.post("/mfa/totp/disable")
+@login_required
+def disable_totp(login):
+    user = login.user
+    if not user.has_totp:
+        return redirect(url_for("account.index"))
+    if not _confirms_identity(user):
+        audit.log("mfa.disable_refused", user_id=user.id)
+        return index(error=WRONG_CONFIRMATION), 400
+    mfa.remove_factors(user)
+    db.session.commit()
+    audit.log("mfa.disabled", user_id=user.id)
+    return index(notice="Two-step sign-in is off. Your recovery codes no longer work.")
