@@ -88,7 +88,7 @@ def provisioning_uri(secret: str, user: User) -> str:
 
 def qr_code_svg(uri: str) -> str:
     """An inline SVG QR code: drawn here, so the secret never leaves the server."""
-    return segno.make(uri, error="m").svg_inline(scale=5, border=2,
+    return segno.make(uri, error="m").svg_inline(scale=5, border=2, omitsize=True,
                                                  title="Scan with your authenticator app")
 
 

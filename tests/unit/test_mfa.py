@@ -132,3 +132,12 @@ def test_a_correct_code_resets_the_count(ctx, enrolled):
     mfa.reset_attempts(user)
     for _ in range(ctx.config["MFA_MAX_FAILURES"]):
         assert mfa.count_attempt(user)
+
+
+def test_provisioning_uri_names_the_issuer_and_the_account(enrolled):
+    user, secret = enrolled
+    uri = mfa.provisioning_uri(secret, user)
+    assert uri.startswith("otpauth://totp/127.0.0.1:alice?")
+    assert f"secret={secret}" in uri and "issuer=127.0.0.1" in uri
+    svg = mfa.qr_code_svg(uri)
+    assert svg.startswith("<svg") and "viewBox" in svg and secret not in svg
