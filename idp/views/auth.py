@@ -33,8 +33,6 @@ LOGIN_FAILED = "Invalid username or password."
 TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Wait a few minutes and try again."
 CODE_FAILED = "That code is not valid. Enter the current code from your app, or a recovery code."
 TOO_MANY_CODES = "Too many wrong codes. Wait a few minutes and try again."
-FACTOR_UNREADABLE = ("Your second factor cannot be checked right now. Try again later or "
-                     "contact your administrator.")
 
 
 @bp.get("/")
@@ -97,12 +95,7 @@ def second_factor():
     if not mfa.count_attempt(user):
         audit.log("mfa.throttled", user_id=user.id)
         return render_template("auth/mfa.html", error=TOO_MANY_CODES), 429
-    try:
-        method = mfa.verify_second_factor(user, request.form.get("otp"))
-    except mfa.SecretUnreadable:
-        current_app.logger.error("TOTP secret of user %s does not decrypt: check "
-                                 "IDP_MFA_ENCRYPTION_KEY", user.id)
-        return render_template("auth/mfa.html", error=FACTOR_UNREADABLE), 503
+    method = mfa.verify_second_factor(user, request.form.get("otp"))
     if method is None:
         audit.log("mfa.failed", user_id=user.id)
         return render_template("auth/mfa.html", error=CODE_FAILED), 401

@@ -11,12 +11,15 @@ from flask import request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from ..security.mfa import SecretUnreadable
+
 log = logging.getLogger("idp.errors")
 
 # Endpoints whose callers are programs: they get JSON errors, never an HTML page.
-API_ENDPOINTS = {"oauth.token", "oauth.userinfo", "well_known.jwks",
-                 "well_known.openid_configuration", "well_known.oauth_authorization_server"}
-API_PATHS = ("/token", "/userinfo", "/jwks.json", "/.well-known/")
+API_ENDPOINTS = {"oauth.token", "oauth.userinfo", "oauth.introspect", "oauth.revoke",
+                 "well_known.jwks", "well_known.openid_configuration",
+                 "well_known.oauth_authorization_server"}
+API_PATHS = ("/token", "/userinfo", "/introspect", "/revoke", "/jwks.json", "/.well-known/")
 
 
 def _wants_json() -> bool:
@@ -46,6 +49,13 @@ def register(app: Flask) -> None:
         if code == 404:
             name = "not_found"
         return _error(code, name, error.description or error.name)
+
+    @app.errorhandler(SecretUnreadable)
+    def mfa_key_misconfigured(error):
+        # The operator's to fix (IDP_MFA_ENCRYPTION_KEY); the user is told to come back.
+        log.error("a TOTP secret does not decrypt: check IDP_MFA_ENCRYPTION_KEY")
+        return _error(503, "temporarily_unavailable", "Your second factor cannot be checked "
+                      "right now. Try again later or contact your administrator.")
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

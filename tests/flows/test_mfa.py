@@ -208,3 +208,12 @@ def test_expired_second_step_leaves_no_pending_state(app, http, user):
     http.get("/login/mfa")
     with http.session_transaction() as session:
         assert "mfa_pending" not in session
+
+
+def test_a_wrong_encryption_key_is_a_clear_page_not_a_crash(app, http, user):
+    enroll(app)
+    post_login(http, "alice", PASSWORD)
+    app.config["MFA_ENCRYPTION_KEY"] = "not-the-key-" + "q" * 32
+    response = post_code(http, "123456")
+    assert response.status_code == 503
+    assert "cannot be checked right now" in response.get_data(as_text=True)

@@ -164,8 +164,9 @@ def test_unsupported_grant_types_are_refused(flow, grant_type):
     assert_oauth_error(response, 400, "unsupported_grant_type")
 
 
-def test_get_on_token_endpoint_is_json_405(flow):
-    response = flow.http.get("/token")
+@pytest.mark.parametrize("path", ["/token", "/introspect", "/revoke"])
+def test_get_on_post_only_endpoints_is_json_405(flow, path):
+    response = flow.http.get(path)
     assert response.status_code == 405
     assert response.get_json()["error"] == "invalid_request"
 
