@@ -11,7 +11,7 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .keys import KeyStore
+from . import keys
 from .models import db
 from .oauth import server
 from .security import hashing
@@ -43,9 +43,7 @@ def build(app: Flask) -> None:
     csrf.init_app(app)
     hashing.init_app(app)
 
-    keystore = KeyStore(app.config["KEYS_DIR"], app.config["KEY_SIZE"])
-    keystore.load()
-    app.extensions["idp.keys"] = keystore
+    keys.init_app(app)  # app.extensions["idp.keys"], refreshed before each request
     server.init_app(app)
 
     from .views import account

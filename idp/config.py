@@ -17,7 +17,8 @@ DEV_ISSUER = "http://127.0.0.1:5000"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # Secrets that development generates (into KEYS_DIR) when they are not set.
 DEVELOPMENT_SECRETS = {"SECRET_KEY": "dev-secret-key", "HASH_KEY": "dev-hash-key",
-                       "MFA_ENCRYPTION_KEY": "dev-mfa-encryption-key"}
+                       "MFA_ENCRYPTION_KEY": "dev-mfa-encryption-key",
+                       "KEYS_PASSPHRASE": "dev-keys-passphrase"}
 
 
 class ConfigError(Exception):
@@ -140,7 +141,8 @@ def validate(config: Any) -> None:
         if config[name] < 1:
             raise ConfigError(f"IDP_{name} must be a positive number, not {config[name]}")
     if len(set(config[name] for name in DEVELOPMENT_SECRETS)) < len(DEVELOPMENT_SECRETS):
-        raise ConfigError("IDP_SECRET_KEY, IDP_HASH_KEY and IDP_MFA_ENCRYPTION_KEY must differ")
+        *names, last = (f"IDP_{name}" for name in DEVELOPMENT_SECRETS)
+        raise ConfigError(f"{', '.join(names)} and {last} must differ")
     if not 0 < config["REFRESH_TOKEN_IDLE_SECONDS"] <= config["REFRESH_TOKEN_ABSOLUTE_SECONDS"]:
         raise ConfigError("IDP_REFRESH_TOKEN_IDLE_SECONDS must be positive and at most "
                           "IDP_REFRESH_TOKEN_ABSOLUTE_SECONDS")
@@ -148,3 +150,15 @@ def validate(config: Any) -> None:
         raise ConfigError(f"IDP_KEY_SIZE must be 2048, 3072 or 4096, not {config['KEY_SIZE']}")
     if not 1 <= config["AUTHORIZATION_CODE_TTL_SECONDS"] <= 600:
         raise ConfigError("IDP_AUTHORIZATION_CODE_TTL_SECONDS must be between 1 and 600")
+    for name in ("KEYS_REFRESH_SECONDS", "KEY_ROTATION_PERIOD_SECONDS", "JWKS_MAX_AGE_SECONDS"):
+        if config[name] < 1:
+            raise ConfigError(f"IDP_{name} must be a positive number, not {config[name]}")
+    # A next key signs only once every worker publishes it and no relying party can still
+    # hold a JWKS cached from before: the lead time must cover both.
+    shortest_lead = config["KEYS_REFRESH_SECONDS"] + config["JWKS_MAX_AGE_SECONDS"]
+    if not shortest_lead <= config["KEY_PUBLICATION_LEAD_SECONDS"] <= config[
+            "KEY_ROTATION_PERIOD_SECONDS"]:
+        raise ConfigError(
+            f"IDP_KEY_PUBLICATION_LEAD_SECONDS must be at least IDP_KEYS_REFRESH_SECONDS + "
+            f"IDP_JWKS_MAX_AGE_SECONDS ({shortest_lead}) and at most "
+            "IDP_KEY_ROTATION_PERIOD_SECONDS")

@@ -1,82 +1,208 @@
-"""RS256 signing keys on disk and the JWKS that publishes them (RFC 7517, OIDC Core §10.1).
+"""RS256 signing keys that rotate without breaking anyone (RFC 7517, RFC 7638, OIDC Core §10.1.1).
 
-Each key is one PKCS#8 PEM file `<kid>.pem` (mode 0600) in KEYS_DIR; the kid is the RFC 7638
-thumbprint of the public key, so it is unique and stable. The newest key signs; every key in
-the folder is published.
+The keys live in the database (`signing_keys`, idp/models/signing_key.py), so every worker and
+every host sharing it signs with the same key and publishes the same JWKS. Each worker keeps the
+key set in memory and never queries to sign or verify: before a request, a copy older than
+KEYS_REFRESH_SECONDS is re-read (one small query; a key not seen before is decrypted once), so a
+rotation made by any worker, host or `idp keys rotate` is in use everywhere within that delay.
+
+Safe by construction: a key signs only after it has been published for longer than relying
+parties may cache the JWKS, and a retired key stays published until every token it signed has
+expired. Of several workers or hosts that notice a due rotation, the database lets one win.
 """
 
 from __future__ import annotations
 
-import fcntl
+import hashlib
 import json
-import os
-import tempfile
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from typing import NamedTuple
 
+import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask
 from joserfc import jwt
-from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jwk import RSAKey
-from jwcrypto import jwk
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
 from .config import ConfigError
+from .models import db
+from .models import utcnow
+from .models.signing_key import ACTIVE
+from .models.signing_key import NEXT
+from .models.signing_key import RETIRED
+from .models.signing_key import SigningKeyRecord
+from .security import audit
 
 ALGORITHM = "RS256"
+# Relying parties commonly accept a token a few minutes past its `exp` to allow for clock skew.
+CLOCK_SKEW = timedelta(minutes=5)
+# The JWKS lists the signing key first: a client that ignores `kid` takes the first key.
+JWKS_ORDER = {ACTIVE: 0, NEXT: 1, RETIRED: 2}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class SigningKey:
     kid: str
-    created_at: datetime
     private: RSAKey  # joserfc key, used to sign
     public_jwk: dict[str, Any]  # what the JWKS publishes
 
+    @classmethod
+    def from_private(cls, private: rsa.RSAPrivateKey) -> SigningKey:
+        key = RSAKey.import_key(private, parameters={"alg": ALGORITHM, "use": "sig"})
+        key.ensure_kid()  # the RFC 7638 thumbprint
+        return cls(key.kid, key, key.as_dict(private=False))
+
+    @classmethod
+    def generate(cls, key_size: int) -> SigningKey:
+        return cls.from_private(rsa.generate_private_key(public_exponent=65537, key_size=key_size))
+
+    def sealed(self, passphrase: bytes) -> str:
+        """Encrypted PKCS#8 PEM (PBES2: PBKDF2-HMAC-SHA256, AES-256-CBC) for the database."""
+        return self.private.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase)).decode()
+
+    @classmethod
+    def unsealed(cls, kid: str, sealed: str, passphrase: bytes) -> SigningKey:
+        try:
+            private = serialization.load_pem_private_key(sealed.encode(), passphrase)
+        except (ValueError, TypeError):
+            raise ConfigError(f"signing key {kid} in the database cannot be decrypted "
+                              "with IDP_KEYS_PASSPHRASE") from None
+        key = cls.from_private(private) if isinstance(private, rsa.RSAPrivateKey) else None
+        if key is None or key.kid != kid:  # a row copied over another: never sign with it
+            raise ConfigError(f"signing key {kid} in the database does not hold that key")
+        return key
+
+
+class KeyInfo(NamedTuple):
+    """Where a key is in its lifecycle: a row of signing_keys without its private half."""
+
+    kid: str
+    state: str
+    created_at: datetime
+    activated_at: datetime | None
+    retired_at: datetime | None
+
+
+class Rotation(NamedTuple):
+    activated: str
+    retired: str
+    published: str  # the new next key
+
+
+class RotationError(Exception):
+    """A rotation that was not made; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class KeyPolicy:
+    """The settings that govern the lifecycle, as durations."""
+
+    key_size: int
+    passphrase: bytes = field(repr=False)
+    refresh_seconds: int
+    rotation_period: timedelta
+    publication_lead: timedelta
+    jwks_cache: timedelta  # how long an old JWKS may be served by a worker, then cached
+    retention: timedelta  # how long a retired key stays published
+    automatic: bool
+
+    @classmethod
+    def from_config(cls, config: Any) -> KeyPolicy:
+        def seconds(name: str) -> timedelta:
+            return timedelta(seconds=config[name])
+
+        refresh = seconds("KEYS_REFRESH_SECONDS")
+        longest_token = max(seconds("ACCESS_TOKEN_TTL_SECONDS"), seconds("ID_TOKEN_TTL_SECONDS"))
+        return cls(
+            key_size=config["KEY_SIZE"],
+            passphrase=config["KEYS_PASSPHRASE"].encode(),
+            refresh_seconds=config["KEYS_REFRESH_SECONDS"],
+            rotation_period=seconds("KEY_ROTATION_PERIOD_SECONDS"),
+            publication_lead=seconds("KEY_PUBLICATION_LEAD_SECONDS"),
+            jwks_cache=refresh + seconds("JWKS_MAX_AGE_SECONDS"),
+            # A worker that has not refreshed yet may sign with a just-retired key a little longer.
+            retention=refresh + longest_token + CLOCK_SKEW,
+            automatic=config["KEY_AUTO_ROTATE"],
+        )
+
+    def rotation_due_at(self, active: KeyInfo, next_key: KeyInfo) -> datetime:
+        """A rotation period after the active key started signing, and never before the next
+        key has been published for the lead time."""
+        return max(active.activated_at + self.rotation_period,
+                   next_key.created_at + self.publication_lead)
+
+    def removable_at(self, retired: KeyInfo) -> datetime:
+        return retired.retired_at + self.retention
+
+
+@dataclass(frozen=True)
+class Published:
+    """One consistent view of the key set, replaced whole when the database says otherwise."""
+
+    infos: tuple[KeyInfo, ...]
+    signing: SigningKey
+    keyset: KeySet
+    jwks_body: bytes
+    etag: str
+
+    @classmethod
+    def build(cls, infos: tuple[KeyInfo, ...], keys: dict[str, SigningKey]) -> Published:
+        active = [info.kid for info in infos if info.state == ACTIVE]
+        if len(active) != 1:
+            raise ConfigError("the signing_keys table holds keys but no active one: restore its "
+                              "row from a backup (`idp keys list` shows what is there)")
+        ordered = [keys[info.kid] for info in sorted(infos, key=lambda i: JWKS_ORDER[i.state])]
+        body = json.dumps({"keys": [key.public_jwk for key in ordered]},
+                          separators=(",", ":")).encode()
+        return cls(infos, keys[active[0]], KeySet([key.private for key in ordered]), body,
+                   '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
 
 class KeyStore:
-    """The provider's signing keys. Loaded once per process; `ensure_key` creates the first."""
+    """This process's copy of the key set: read from the database, refreshed before a request
+    at most every KEYS_REFRESH_SECONDS, never queried to sign or verify."""
 
-    def __init__(self, keys_dir: str | Path, key_size: int = 2048):
-        self.keys_dir = Path(keys_dir)
-        self.key_size = key_size
-        self._keys: list[SigningKey] = []
-        self._jwks_body = b""
-        self._verify_set: KeySet | None = None
+    def __init__(self, policy: KeyPolicy, keys_dir: str | Path,
+                 clock: Callable[[], datetime] = utcnow):
+        self.policy = policy
+        self.keys_dir = Path(keys_dir)  # PEM files of file-based releases, imported once
+        self.clock = clock  # naive UTC, like every stored time
+        self._keys: dict[str, SigningKey] = {}  # decrypted once per kid
+        self._published: Published | None = None
+        self._next_refresh = 0.0  # time.monotonic()
+        self._lock = threading.Lock()  # threaded workers refresh one at a time
 
-    def load(self) -> None:
-        """Read every key file; a file that cannot be read or parsed stops start-up."""
-        self.ensure_key()
-        keys = [_read_key(path) for path in sorted(self.keys_dir.glob("*.pem"))]
-        keys.sort(key=lambda k: k.created_at)
-        self._keys = keys
-        jwks = {"keys": [k.public_jwk for k in reversed(keys)]}
-        self._jwks_body = json.dumps(jwks, separators=(",", ":")).encode()
-        self._verify_set = KeySet([k.private for k in keys])
-
-    def ensure_key(self) -> None:
-        """Generate the first RSA key if the folder holds none. An exclusive lock makes racing
-        workers agree on one key instead of each writing its own."""
-        self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.keys_dir, 0o700)  # private keys: no one else may even list them
-        with open(self.keys_dir / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not any(self.keys_dir.glob("*.pem")):
-                generate_key(self.keys_dir, self.key_size)
-
+    # --- what the provider uses: no query --------------------------------------------------
     def signing_key(self) -> SigningKey:
-        return self._keys[-1]
+        return self._current().signing
 
     def jwks_body(self) -> bytes:
-        """The serialized public JWKS, built once per load."""
-        return self._jwks_body
+        return self._current().jwks_body
+
+    def jwks_etag(self) -> str:
+        return self._current().etag
 
     def public_jwks(self) -> dict[str, Any]:
-        return json.loads(self._jwks_body)
+        return json.loads(self.jwks_body())
 
     def sign(self, claims: dict[str, Any], typ: str | None = None) -> str:
         key = self.signing_key()
@@ -88,51 +214,220 @@ class KeyStore:
     def verify(self, token: str) -> jwt.Token:
         """Check the signature of a JWT this provider issued; claims are the caller's to check.
 
-        Only RS256 and only our own keys: a token's `jku`, `x5u` or embedded `jwk` header is
-        never followed (ASVS 9.1.3). Raises joserfc's JoseError (or ValueError on garbage).
+        Only RS256 and only our own published keys: a token's `jku`, `x5u` or embedded `jwk`
+        header is never followed (ASVS 9.1.3). Raises joserfc's JoseError (or ValueError).
         """
         if not isinstance(token, str) or token.count(".") != 2:
             raise ValueError("not a compact JWS")
-        return jwt.decode(token, self._verify_set, algorithms=[ALGORITHM])
+        return jwt.decode(token, self._current().keyset, algorithms=[ALGORITHM])
+
+    def _current(self) -> Published:
+        if self._published is None:
+            self.refresh()
+        return self._published
+
+    # --- loading ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """At start-up, so that a key that cannot be read stops the provider with one line
+        instead of failing its requests. Before `idp db upgrade` has created the table, only
+        the key files it will import are checked; a database that is down is waited for."""
+        try:
+            with db.engine.connect() as conn:
+                migrated = sa.inspect(conn).has_table(SigningKeyRecord.__tablename__)
+        except OperationalError:
+            log.warning("database unreachable at start-up: signing keys load at first use")
+            return
+        if migrated:
+            self.refresh()
+        else:
+            read_key_files(self.keys_dir)
+        db.engine.dispose()  # a forking server (gunicorn --preload) must not share connections
+
+    def refresh_if_stale(self) -> None:
+        """Before each request. With KEY_AUTO_ROTATE, also rotate a due key and drop dead
+        ones: whichever worker notices first does it."""
+        if time.monotonic() < self._next_refresh:
+            return
+        try:
+            self.refresh()
+            if self.policy.automatic:
+                self._maintain()
+        except (SQLAlchemyError, ConfigError):
+            if self._published is None:
+                raise
+            # The keys in hand are still published and valid: keep serving, retry later.
+            log.exception("signing keys not refreshed; still using the ones loaded before")
+
+    def refresh(self) -> None:
+        """Re-read the key list (one query); decrypt the keys not seen before; create the first
+        keys in an empty table."""
+        with self._lock:
+            self._next_refresh = time.monotonic() + self.policy.refresh_seconds
+            infos = self.keys()
+            if not infos:
+                self._create_first_keys()
+                infos = self.keys()
+            self._decrypt_new(infos)
+            infos = tuple(info for info in infos if info.kid in self._keys)  # pruned meanwhile
+            if self._published is None or self._published.infos != infos:
+                self._published = Published.build(infos, self._keys)
+
+    def keys(self) -> tuple[KeyInfo, ...]:
+        """The key list as the database has it now, newest first."""
+        record = SigningKeyRecord
+        query = sa.select(record.kid, record.state, record.created_at, record.activated_at,
+                          record.retired_at).order_by(record.created_at.desc(), record.kid)
+        with db.engine.connect() as conn:
+            return tuple(KeyInfo(*row) for row in conn.execute(query))
+
+    def _decrypt_new(self, infos: tuple[KeyInfo, ...]) -> None:
+        kids = {info.kid for info in infos}
+        for gone in self._keys.keys() - kids:
+            del self._keys[gone]
+        if missing := kids - self._keys.keys():
+            record = SigningKeyRecord
+            query = sa.select(record.kid, record.encrypted_private_key).where(
+                record.kid.in_(missing))
+            with db.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            for kid, sealed in rows:
+                self._keys[kid] = SigningKey.unsealed(kid, sealed, self.policy.passphrase)
+
+    def _create_first_keys(self) -> None:
+        """An empty table. Upgrading from file keys: import KEYS_DIR/*.pem, the newest signing
+        as it did and the others published as retired. Fresh install: a new active key. Either
+        way, a next key. Workers starting together race here: the first insert wins, the
+        others collide on the unique index (or the same kid) and read the winner's keys."""
+        now, size = self.clock(), self.policy.key_size
+        files = read_key_files(self.keys_dir)
+        if files:
+            *older, (active, since) = files
+            rows = [self._row(active, ACTIVE, created_at=since, activated_at=since)]
+            rows += [self._row(key, RETIRED, created_at=made, retired_at=now)
+                     for key, made in older]
+        else:
+            active = SigningKey.generate(size)
+            rows = [self._row(active, ACTIVE, created_at=now, activated_at=now)]
+        next_key = SigningKey.generate(size)
+        rows.append(self._row(next_key, NEXT, created_at=now))
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(sa.insert(SigningKeyRecord), rows)
+        except IntegrityError:
+            return
+        audit.log("keys.created", kid=active.kid, next_kid=next_key.kid,
+                  imported_files=len(files))
+
+    def _row(self, key: SigningKey, state: str, created_at: datetime,
+             activated_at: datetime | None = None, retired_at: datetime | None = None) -> dict:
+        self._keys[key.kid] = key  # in hand: no need to decrypt it again
+        return {"kid": key.kid, "state": state,
+                "encrypted_private_key": key.sealed(self.policy.passphrase),
+                "created_at": created_at, "activated_at": activated_at, "retired_at": retired_at}
+
+    # --- the lifecycle ---------------------------------------------------------------------
+    def rotate(self, force: bool = False) -> Rotation:
+        """The next key signs, the active one is retired, a new next key is published. Refused
+        while the next key has been published for less than an old JWKS may be cached
+        (KEYS_REFRESH_SECONDS + JWKS_MAX_AGE_SECONDS), unless forced."""
+        active, next_key = _active_and_next(self.keys())
+        published_for = self.clock() - next_key.created_at
+        early = published_for < self.policy.jwks_cache
+        if early and not force:
+            wait = math.ceil((self.policy.jwks_cache - published_for).total_seconds())
+            raise RotationError(
+                f"the next key {next_key.kid} has been published for only "
+                f"{int(published_for.total_seconds())} s and relying parties may still hold a "
+                f"JWKS without it: rotate in {wait} s, or now with --force")
+        return self._swap(active, next_key, by="cli", forced=early)
+
+    def rotate_if_due(self, by: str = "cli") -> Rotation | None:
+        active, next_key = _active_and_next(self.keys())
+        if self.clock() < self.policy.rotation_due_at(active, next_key):
+            return None
+        return self._swap(active, next_key, by=by, forced=False)
+
+    def _swap(self, active: KeyInfo, next_key: KeyInfo, **audited: Any) -> Rotation:
+        """One transaction. Each UPDATE names the state it expects: of two rotations racing on
+        other workers or hosts, the second changes nothing and gives up."""
+        new = SigningKey.generate(self.policy.key_size)  # slow at 4096 bits: not in the transaction
+        now, record = self.clock(), SigningKeyRecord
+        lost = RotationError("the keys changed during the rotation (rotated elsewhere at the "
+                             "same time?): see `idp keys list`")
+        changes = ((active.kid, ACTIVE, {"state": RETIRED, "retired_at": now}),
+                   (next_key.kid, NEXT, {"state": ACTIVE, "activated_at": now}))
+        try:
+            with db.engine.begin() as conn:
+                for kid, expected, values in changes:
+                    update = sa.update(record).where(record.kid == kid, record.state == expected)
+                    if conn.execute(update.values(**values)).rowcount != 1:
+                        raise lost
+                conn.execute(sa.insert(record).values(self._row(new, NEXT, created_at=now)))
+        except IntegrityError:
+            raise lost from None
+        audit.log("keys.rotated", kid=next_key.kid, retired_kid=active.kid, next_kid=new.kid,
+                  **audited)
+        self.refresh()
+        return Rotation(next_key.kid, active.kid, new.kid)
+
+    def prune(self) -> list[str]:
+        """Delete the retired keys whose tokens can no longer be alive; returns their kids."""
+        record = SigningKeyRecord
+        cutoff = self.clock() - self.policy.retention
+        with db.engine.begin() as conn:
+            removed = sorted(conn.execute(
+                sa.delete(record).where(record.state == RETIRED, record.retired_at <= cutoff)
+                .returning(record.kid)).scalars())
+        if removed:
+            audit.log("keys.pruned", kids=removed)
+        self.refresh()
+        return removed
+
+    def _maintain(self) -> None:
+        """Decided on the key list just read: no query unless there is something to do."""
+        now, infos = self.clock(), self._published.infos
+        try:
+            active, next_key = _active_and_next(infos)
+            if now >= self.policy.rotation_due_at(active, next_key):
+                self.rotate_if_due(by="schedule")
+        except RotationError:
+            pass  # rotated elsewhere at the same moment; the next refresh reads the result
+        if any(info.state == RETIRED and now >= self.policy.removable_at(info) for info in infos):
+            self.prune()
 
 
-def generate_key(keys_dir: Path, key_size: int) -> Path:
-    """Write a new RSA private key atomically as `<kid>.pem`, mode 0600."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    kid = jwk.JWK.from_pem(pem).thumbprint()
-    fd, tmp = tempfile.mkstemp(dir=keys_dir, prefix=".tmp-", suffix=".pem")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-        final = keys_dir / f"{kid}.pem"
-        os.link(tmp, final)  # fails if it exists: never overwrite a key
-    finally:
-        os.unlink(tmp)
-    return final
+def init_app(app: Flask) -> KeyStore:
+    """Load the keys at start-up, and refresh each worker's copy before its requests."""
+    store = KeyStore(KeyPolicy.from_config(app.config), app.config["KEYS_DIR"])
+    app.extensions["idp.keys"] = store
+    with app.app_context():
+        store.start()
+    app.before_request(store.refresh_if_stale)
+    return store
 
 
-def _read_key(path: Path) -> SigningKey:
-    try:
-        pem = path.read_bytes()
-        key = jwk.JWK.from_pem(pem)
-    except OSError as exc:
-        raise ConfigError(f"cannot read signing key {path}: {exc.strerror}") from exc
-    except (ValueError, TypeError, jwk.JWException) as exc:
-        raise ConfigError(f"signing key {path} is not a valid PEM private key") from exc
-    if key.get("kty") != "RSA" or not key.has_private:
-        raise ConfigError(f"signing key {path} is not an RSA private key")
-    kid = key.thumbprint()
-    public = key.export_public(as_dict=True)
-    public.update(kid=kid, use="sig", alg=ALGORITHM)
-    try:
-        private = RSAKey.import_key(pem, parameters={"kid": kid, "alg": ALGORITHM, "use": "sig"})
-    except JoseError as exc:  # pragma: no cover - jwcrypto already parsed it
-        raise ConfigError(f"signing key {path} cannot be used: {exc}") from exc
-    created = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
-    return SigningKey(kid=kid, created_at=created, private=private, public_jwk=public)
+def _active_and_next(infos: tuple[KeyInfo, ...]) -> tuple[KeyInfo, KeyInfo]:
+    by_state = {info.state: info for info in infos if info.state != RETIRED}
+    if ACTIVE not in by_state or NEXT not in by_state:
+        raise RotationError("there is no active and next key to rotate: see `idp keys list`")
+    return by_state[ACTIVE], by_state[NEXT]
+
+
+def read_key_files(keys_dir: Path) -> list[tuple[SigningKey, datetime]]:
+    """The PKCS#8 PEM files `<kid>.pem` of file-based releases, oldest first, with the time each
+    was written. A file that cannot be read or parsed stops start-up."""
+    keys = []
+    for path in sorted(keys_dir.glob("*.pem")):
+        try:
+            pem = path.read_bytes()
+            written = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+        except OSError as exc:
+            raise ConfigError(f"cannot read signing key {path}: {exc.strerror}") from exc
+        try:
+            private = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError):
+            raise ConfigError(f"signing key {path} is not a valid PEM private key") from None
+        if not isinstance(private, rsa.RSAPrivateKey):
+            raise ConfigError(f"signing key {path} is not an RSA private key")
+        keys.append((SigningKey.from_private(private), written))
+    return sorted(keys, key=lambda pair: pair[1])

@@ -12,6 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
@@ -31,11 +33,13 @@ FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST_KIB": 8192, "ARGON2_PA
 
 @pytest.fixture(scope="session")
 def signing_keys_dir(tmp_path_factory) -> Path:
-    """One generated RSA key for the whole run (generation costs ~0.1 s per key)."""
-    from idp.keys import generate_key
-
+    """A key folder as file-based releases left it: one RSA key (PKCS#8 PEM) generated for the
+    whole run, which each app imports into its database as the active key at first use."""
     path = tmp_path_factory.mktemp("keys-template")
-    generate_key(path, 2048)
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (path / "template.pem").write_bytes(private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
     return path
 
 

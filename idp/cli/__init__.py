@@ -112,9 +112,10 @@ def commit() -> None:
 def register_commands(app) -> None:
     """Attach the admin command groups to `app.cli` (so `idp ...` and test runners see them)."""
     from .clients import clients
+    from .keys import keys
     from .prune import prune
     from .tokens import tokens
     from .users import users
 
-    for group in (users, clients, tokens, prune):
+    for group in (users, clients, tokens, keys, prune):
         app.cli.add_command(group)

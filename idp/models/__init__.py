@@ -41,6 +41,7 @@ from .login_session import LoginSession  # noqa: E402
 from .mfa import RecoveryCode  # noqa: E402
 from .mfa import TotpFactor  # noqa: E402
 from .rate_limit import RateLimitCounter  # noqa: E402
+from .signing_key import SigningKeyRecord  # noqa: E402
 from .tokens import AccessTokenRecord  # noqa: E402
 from .tokens import RefreshToken  # noqa: E402
 from .tokens import RevokedAccessToken  # noqa: E402
@@ -57,6 +58,7 @@ __all__ = [
     "RecoveryCode",
     "RefreshToken",
     "RevokedAccessToken",
+    "SigningKeyRecord",
     "TokenFamily",
     "TotpFactor",
     "User",

@@ -55,12 +55,18 @@ def discovery_document(issuer: str) -> dict:
 
 
 def _cached_json(name: str, build) -> Response:
-    """Serve a JSON body built once per process, with an ETag and a 304 for a matching one."""
+    """Serve a JSON body built once per process (it depends on settings only)."""
     cache = current_app.extensions.setdefault("idp.well_known", {})
     if name not in cache:
         body = build()
         cache[name] = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
-    body, etag = cache[name]
+    return _json_response(*cache[name])
+
+
+def _json_response(body: bytes, etag: str) -> Response:
+    """The body with an ETag, or a 304 for a matching If-None-Match. JWKS_MAX_AGE_SECONDS is
+    at most the key publication lead time (config.validate), so a relying party that caches
+    the JWKS for max-age has seen a next key before it signs."""
     headers = {
         "Cache-Control": f"public, max-age={current_app.config['JWKS_MAX_AGE_SECONDS']}",
         "ETag": etag,
@@ -87,4 +93,7 @@ def oauth_authorization_server():
 
 @bp.get("/jwks.json")
 def jwks():
-    return _cached_json("jwks", current_app.extensions["idp.keys"].jwks_body)
+    """The key set of this worker, re-read from the database at most KEYS_REFRESH_SECONDS ago
+    (before this request): a rotation changes the body and its ETag on every worker."""
+    keys = current_app.extensions["idp.keys"]
+    return _json_response(keys.jwks_body(), keys.jwks_etag())

@@ -1,11 +1,12 @@
 """Start-up settings: what stops the provider, and with what message."""
 
-import os
-
 import pytest
+from flask_migrate import upgrade
 
 from idp import create_app
 from idp.config import ConfigError
+from idp.models import SigningKeyRecord
+from idp.models import db
 
 from ..conftest import make_app
 
@@ -13,7 +14,8 @@ from ..conftest import make_app
 def config(tmp_path, **overrides):
     return {"ENV": "production", "ISSUER": "https://id.example.com",
             "SECRET_KEY": "s" * 40, "HASH_KEY": "h" * 40,
-            "MFA_ENCRYPTION_KEY": "m" * 40, "KEYS_DIR": str(tmp_path / "keys"),
+            "MFA_ENCRYPTION_KEY": "m" * 40, "KEYS_PASSPHRASE": "k" * 40,
+            "KEYS_DIR": str(tmp_path / "keys"),
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", **overrides}
 
 
@@ -58,21 +60,88 @@ def test_malformed_number_in_environment_is_one_clear_error(tmp_path, monkeypatc
         create_app(config(tmp_path))
 
 
-def test_first_start_generates_a_private_key_with_mode_0600(tmp_path):
-    create_app(config(tmp_path))
-    keys = list((tmp_path / "keys").glob("*.pem"))
-    assert len(keys) == 1
-    assert os.stat(keys[0]).st_mode & 0o777 == 0o600
+def migrated_app(tmp_path, **overrides):
+    """An app on a database that `idp db upgrade` has migrated, started again as production
+    does after the upgrade."""
+    with create_app(config(tmp_path, **overrides)).app_context():
+        upgrade()
+    return create_app(config(tmp_path, **overrides))
+
+
+def stored_keys(app) -> dict[str, SigningKeyRecord]:
+    with app.app_context():
+        return {k.state: k for k in db.session.execute(db.select(SigningKeyRecord)).scalars()}
+
+
+def test_production_needs_a_keys_passphrase_of_its_own(tmp_path):
+    with pytest.raises(ConfigError, match="IDP_KEYS_PASSPHRASE must be set"):
+        create_app(config(tmp_path, KEYS_PASSPHRASE=""))
+    with pytest.raises(ConfigError, match="must differ"):
+        create_app(config(tmp_path, KEYS_PASSPHRASE="h" * 40))
+
+
+def test_publication_lead_must_cover_the_jwks_cache_and_fit_in_the_rotation_period(tmp_path):
+    with pytest.raises(ConfigError, match=r"at least .* \(305\)"):
+        create_app(config(tmp_path, KEY_PUBLICATION_LEAD_SECONDS=300))
+    with pytest.raises(ConfigError, match="at most IDP_KEY_ROTATION_PERIOD_SECONDS"):
+        create_app(config(tmp_path, KEY_ROTATION_PERIOD_SECONDS=3600,
+                          KEY_PUBLICATION_LEAD_SECONDS=7200))
+
+
+def test_first_start_creates_an_active_and_a_next_key_encrypted_in_the_database(tmp_path):
+    app = migrated_app(tmp_path)
+    keys = stored_keys(app)
+    assert set(keys) == {"active", "next"}
+    for key in keys.values():
+        assert key.encrypted_private_key.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert app.extensions["idp.keys"].signing_key().kid == keys["active"].kid
+    assert not list((tmp_path / "keys").glob("*.pem"))  # nothing in plain text on disk
 
 
 def test_corrupt_key_file_is_a_clear_start_up_error(tmp_path):
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "broken.pem").write_text("not a key")
+    # before `idp db upgrade` (the file would be imported later) and at the import itself
     with pytest.raises(ConfigError, match="not a valid PEM private key"):
+        create_app(config(tmp_path))
+    with create_app(config(tmp_path, KEYS_DIR=str(tmp_path / "empty"))).app_context():
+        upgrade()
+    with pytest.raises(ConfigError, match="broken.pem is not a valid PEM private key"):
         create_app(config(tmp_path))
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "HASH_KEY", "MFA_ENCRYPTION_KEY"])
+def test_unreadable_key_file_is_a_clear_start_up_error(tmp_path):
+    (tmp_path / "keys" / "unreadable.pem").mkdir(parents=True)  # root reads any mode: a folder
+    with pytest.raises(ConfigError, match="cannot read signing key .*unreadable.pem"):
+        create_app(config(tmp_path))
+
+
+def test_key_that_cannot_be_decrypted_is_a_clear_start_up_error(tmp_path):
+    migrated_app(tmp_path)
+    with pytest.raises(ConfigError, match="cannot be decrypted with IDP_KEYS_PASSPHRASE") as info:
+        create_app(config(tmp_path, KEYS_PASSPHRASE="another passphrase of 32 characters"))
+    assert "\n" not in str(info.value)
+
+
+def test_key_row_holding_another_key_is_a_clear_start_up_error(tmp_path):
+    app = migrated_app(tmp_path)
+    with app.app_context():  # the next key's ciphertext copied over the active key's
+        active, next_key = (db.session.get(SigningKeyRecord, k.kid)
+                            for k in (stored_keys(app)["active"], stored_keys(app)["next"]))
+        active.encrypted_private_key = next_key.encrypted_private_key
+        db.session.commit()
+    with pytest.raises(ConfigError, match="does not hold that key"):
+        create_app(config(tmp_path))
+
+
+def test_database_down_at_start_up_does_not_stop_the_provider(tmp_path, caplog):
+    app = create_app(config(tmp_path, DATABASE_URL="postgresql+psycopg://idp@127.0.0.1:1/idp"))
+    assert "signing keys load at first use" in caplog.text
+    assert app.test_client().get("/jwks.json").status_code == 500  # no keys, no JWKS yet
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "HASH_KEY", "MFA_ENCRYPTION_KEY",
+                                  "KEYS_PASSPHRASE"])
 def test_development_secrets_are_generated_once(tmp_path, signing_keys_dir, name):
     first = make_app(tmp_path, signing_keys_dir, **{name: ""})
     second = make_app(tmp_path, signing_keys_dir, **{name: ""})
