@@ -42,6 +42,17 @@ def count_attempt(key: str, window_seconds: int) -> int:
     return count
 
 
+def refund(key: str) -> None:
+    """Take back one attempt that turned out to succeed: the counter then counts failures,
+    though it was raised before the check."""
+    db.session.execute(
+        update(RateLimitCounter)
+        .where(RateLimitCounter.key == key, RateLimitCounter.count > 0)
+        .values(count=RateLimitCounter.count - 1)
+    )
+    db.session.commit()
+
+
 def reset(key: str) -> None:
     db.session.execute(db.delete(RateLimitCounter).where(RateLimitCounter.key == key))
     db.session.commit()

@@ -74,6 +74,7 @@ def login():
         return render_template("auth/login.html", username=username, error=LOGIN_FAILED), 401
 
     rate_limit.reset(account_key)
+    rate_limit.refund(ip_key)  # an address shared by many users is limited on failures only
     if needs_rehash(user.password_hash):  # argon2 parameters were raised since it was set
         user.password_hash = hash_password(password)
         db.session.commit()

@@ -86,6 +86,17 @@ def test_successful_login_resets_the_account_counter(app, http, user):
     assert post_login(http, "alice", "wrong password").status_code == 401
 
 
+def test_successful_sign_ins_do_not_use_up_the_address_limit(app, http, user):
+    for _ in range(app.config["LOGIN_MAX_FAILURES_PER_IP"] + 5):
+        assert post_login(http, "alice", PASSWORD).status_code == 303
+
+
+def test_failures_from_one_address_across_accounts_are_limited(app, http, user):
+    for n in range(app.config["LOGIN_MAX_FAILURES_PER_IP"]):
+        assert post_login(http, f"user{n}", "guess").status_code == 401
+    assert post_login(http, "alice", PASSWORD).status_code == 429
+
+
 def test_passwords_never_reach_the_log(http, user, caplog):
     caplog.set_level(logging.DEBUG)
     post_login(http, "alice", "a wrong secret guess")
