@@ -1,11 +1,16 @@
 """Load benchmark: the provider under gunicorn with the shipped config/gunicorn.py, on
 127.0.0.1, driven by wrk from a separate process for a bounded time.
 
-Measured in the same run, so that the ratios hold on a shared, noisy machine:
-- how many RS256 signatures a second one core makes, and all cores together (a client
-  credentials token costs one signature: that is the ceiling of the token endpoint);
+Everything a ratio needs is measured in the same run, because the machine is shared and noisy:
+- how many RS256 signatures a second one core makes, and all cores together: a client
+  credentials token costs one signature, so that is the token endpoint's ceiling;
+- an empty Flask route served by the same gunicorn settings: the ceiling of any endpoint on
+  this stack, and the reference for JWKS, discovery and introspection;
 - per endpoint and concurrency: requests/s, p50 and p99 latency, errors (non-2xx responses and
-  socket errors).
+  socket errors);
+- the resident size of each worker after 1,000 and after 100,000 token requests;
+- whole authorization code flows a second (authorize, sign-in with argon2id, consent, token,
+  userinfo), and the cost of one password verification with the shipped argon2id settings.
 
 Run it with `bench/run` (installs wrk and the provider first); `bench/run --help` for options.
 """
@@ -30,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 API = "https://api.example.com/bench"
+MEMORY_REQUESTS = (1_000, 100_000)
 
 
 @dataclass
@@ -38,11 +44,13 @@ class Target:
     path: str
     body: str | None = None  # a form body makes it a POST
     basic_auth: tuple[str, str] | None = None
+    reference: str = "empty route"  # or "signing"
+    target: float = 0.0  # the ratio to reach, from issue 6
 
 
 @dataclass
 class Result:
-    target: str
+    target: Target
     concurrency: int
     requests_per_second: float
     p50_ms: float
@@ -50,7 +58,7 @@ class Result:
     errors: int
 
 
-# --- the signing limit -------------------------------------------------------------------
+# --- the signing limit and the password cost ----------------------------------------------
 
 def signatures_per_second(seconds: float, key_size: int = 2048) -> float:
     """RS256 (RSASSA-PKCS1-v1_5, SHA-256) of an access-token-sized input, on one core."""
@@ -77,7 +85,24 @@ def signing_limits(seconds: float, key_size: int) -> tuple[float, float]:
     return one, every
 
 
-# --- the provider under gunicorn ---------------------------------------------------------
+def password_verification_ms() -> float:
+    """One argon2id verification with the parameters in config/default.toml."""
+    import tomllib
+
+    from argon2 import PasswordHasher
+
+    settings = tomllib.loads((ROOT / "config" / "default.toml").read_text())
+    hasher = PasswordHasher(time_cost=settings["ARGON2_TIME_COST"],
+                            memory_cost=settings["ARGON2_MEMORY_COST_KIB"],
+                            parallelism=settings["ARGON2_PARALLELISM"])
+    stored = hasher.hash("correct horse battery staple")
+    start = time.perf_counter()
+    for _ in range(5):
+        hasher.verify(stored, "correct horse battery staple")
+    return (time.perf_counter() - start) / 5 * 1000
+
+
+# --- servers under gunicorn ----------------------------------------------------------------
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -85,25 +110,69 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Provider:
-    """A provider on a scratch database and key folder, started as bin/serve starts it."""
+class Gunicorn:
+    """A WSGI app under gunicorn with config/gunicorn.py on a free loopback port."""
 
-    def __init__(self, workdir: Path, database_url: str | None):
+    def __init__(self, app: str, workdir: Path, env: dict[str, str] | None = None,
+                 ready_path: str = "/"):
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "IDP_ENV": "development",  # an http loopback issuer; nothing else differs
-            "IDP_ISSUER": self.url,
-            "IDP_BIND": f"127.0.0.1:{self.port}",
-            "IDP_KEYS_DIR": str(workdir / "keys"),
-            "IDP_DATABASE_URL": database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
-        }
-        self.log_path = workdir / "server.log"
+        self.ready_path = ready_path
+        self.env = {**os.environ, **(env or {}), "IDP_BIND": f"127.0.0.1:{self.port}"}
+        self.log_path = workdir / f"{app.split(':')[0].replace('.', '_')}.log"
         self.process: subprocess.Popen | None = None
 
-    def idp(self, *args: str) -> dict:
-        done = subprocess.run([str(BIN / "idp"), *args], env=self.env, cwd=ROOT,
+    def start(self) -> None:
+        log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", self.app],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + self.ready_path, timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        sys.exit(f"{self.app} did not start; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def worker_rss_mib(self) -> list[float]:
+        """Resident size of each worker (the master's children), from /proc."""
+        sizes = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) != self.process.pid:
+                    continue
+                status = (stat.parent / "status").read_text()
+            except (OSError, IndexError, ValueError):
+                continue
+            rss_kib = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
+            sizes.append(rss_kib / 1024)
+        return sorted(sizes)
+
+
+class Provider(Gunicorn):
+    """The provider on a scratch database and key folder, started as bin/serve starts it."""
+
+    def __init__(self, workdir: Path, database_url: str | None):
+        super().__init__("wsgi:app", workdir, ready_path="/.well-known/openid-configuration")
+        self.env.update({
+            "IDP_ENV": "development",  # an http loopback issuer; nothing else differs
+            "IDP_ISSUER": self.url,
+            "IDP_KEYS_DIR": str(workdir / "keys"),
+            "IDP_DATABASE_URL": database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
+        })
+
+    def idp(self, *args: str, stdin: str | None = None) -> dict:
+        done = subprocess.run([str(BIN / "idp"), *args], env=self.env, cwd=ROOT, input=stdin,
                               capture_output=True, text=True, check=False)
         if done.returncode != 0:
             sys.exit(f"idp {' '.join(args)} failed: {done.stderr.strip()}")
@@ -111,28 +180,17 @@ class Provider:
 
     def start(self) -> None:
         self.idp("db", "upgrade")
-        log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{self.url}/.well-known/openid-configuration", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        sys.exit(f"the provider did not start; see {self.log_path}")
+        super().start()
 
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
 
-    def worker_settings(self) -> str:
-        return (f"{os.environ.get('IDP_WORKERS', os.cpu_count())} "
-                f"{os.environ.get('IDP_WORKER_CLASS', 'sync')} workers")
+def worker_settings() -> str:
+    return (f"{os.environ.get('IDP_WORKERS', os.cpu_count())} "
+            f"{os.environ.get('IDP_WORKER_CLASS', 'sync')} workers"
+            + (f" x {os.environ['IDP_THREADS']} threads" if os.environ.get("IDP_THREADS") else ""))
+
+
+def basic_header(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
 def post_form(url: str, body: str, basic_auth: tuple[str, str]) -> dict:
@@ -141,10 +199,6 @@ def post_form(url: str, body: str, basic_auth: tuple[str, str]) -> dict:
         "Authorization": basic_header(*basic_auth)})
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
-
-
-def basic_header(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
 def targets(provider: Provider) -> list[Target]:
@@ -160,10 +214,11 @@ def targets(provider: Provider) -> list[Target]:
     token = post_form(f"{provider.url}/token", "grant_type=client_credentials", service_auth)
     return [
         Target("token (client credentials)", "/token", "grant_type=client_credentials",
-               service_auth),
-        Target("introspection (JWT)", "/introspect", f"token={token['access_token']}", api_auth),
-        Target("JWKS", "/jwks.json"),
-        Target("discovery", "/.well-known/openid-configuration"),
+               service_auth, reference="signing", target=0.60),
+        Target("introspection (JWT)", "/introspect", f"token={token['access_token']}", api_auth,
+               target=0.60),
+        Target("JWKS", "/jwks.json", target=0.85),
+        Target("discovery", "/.well-known/openid-configuration", target=0.85),
     ]
 
 
@@ -183,8 +238,8 @@ def wrk_script(target: Target, workdir: Path) -> Path:
 
 def run_wrk(url: str, script: Path, concurrency: int, seconds: float) -> dict:
     done = subprocess.run(
-        ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "5s", "--latency",
-         "-s", str(script), url], capture_output=True, text=True, check=True)
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
+         "--latency", "-s", str(script), url], capture_output=True, text=True, check=True)
     return parse_wrk(done.stdout)
 
 
@@ -197,13 +252,127 @@ def parse_wrk(output: str) -> dict:
         return float(match.group(1)) * UNITS_MS[match.group(2)] if match else float("nan")
 
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
                         output)
     errors = int(non_2xx.group(1)) if non_2xx else 0
     errors += sum(int(n) for n in sockets.groups()) if sockets else 0
     return {"rps": float(rate.group(1)) if rate else 0.0, "p50": latency("50"),
-            "p99": latency("99"), "errors": errors}
+            "p99": latency("99"), "errors": errors,
+            "requests": int(total.group(1)) if total else 0}
+
+
+def measure(url: str, target: Target, workdir: Path, concurrencies: list[int],
+            seconds: float) -> list[Result]:
+    script = wrk_script(target, workdir)
+    run_wrk(url + target.path, script, 16, 2)  # warm-up, not counted
+    results = []
+    for concurrency in concurrencies:
+        measured = run_wrk(url + target.path, script, concurrency, seconds)
+        results.append(Result(target, concurrency, measured["rps"], measured["p50"],
+                              measured["p99"], measured["errors"]))
+        print(f"#   {target.name} c={concurrency}: {measured['rps']:.0f}/s", flush=True)
+    return results
+
+
+def memory_growth(provider: Provider, token_target: Target, workdir: Path) -> tuple:
+    """Worker RSS after 1,000 token requests, and again once 100,000 have been served."""
+    script = wrk_script(token_target, workdir)
+    served = 0
+    while served < MEMORY_REQUESTS[0]:
+        served += run_wrk(provider.url + token_target.path, script, 16, 1)["requests"]
+    early = provider.worker_rss_mib()
+    while served < MEMORY_REQUESTS[1]:
+        served += run_wrk(provider.url + token_target.path, script, 16, 10)["requests"]
+    return early, provider.worker_rss_mib(), served
+
+
+# --- whole authorization code flows --------------------------------------------------------
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def one_flow(base: str, client: tuple[str, str], redirect_uri: str) -> None:
+    """What a browser and its relying party do: authorize, sign in, consent, redeem the code,
+    call userinfo. Raises on any unexpected answer."""
+    import hashlib
+    import http.cookiejar
+    import secrets
+    from urllib.error import HTTPError
+    from urllib.parse import parse_qs
+    from urllib.parse import urlencode
+    from urllib.parse import urlsplit
+
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect)
+
+    def call(path_or_url, data=None, headers=None):
+        url = path_or_url if path_or_url.startswith("http") else base + path_or_url
+        body = urlencode(data).encode() if data is not None else None
+        try:
+            with browser.open(urllib.request.Request(url, body, headers or {}), timeout=10) as r:
+                return r.status, r.headers, r.read().decode()
+        except HTTPError as redirect_or_error:
+            if redirect_or_error.code not in (302, 303):
+                raise
+            return redirect_or_error.code, redirect_or_error.headers, ""
+
+    def csrf(html):
+        return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    authorize = "/authorize?" + urlencode({
+        "response_type": "code", "client_id": client[0], "redirect_uri": redirect_uri,
+        "scope": "openid profile", "state": "s", "nonce": secrets.token_urlsafe(8),
+        "prompt": "consent", "code_challenge": challenge.rstrip(b"=").decode(),
+        "code_challenge_method": "S256"})
+    call(authorize)
+    _, _, login_page = call("/login")
+    status, headers, _ = call("/login", {"username": "bench", "password": "bench password 1",
+                                         "csrf_token": csrf(login_page)})
+    _, _, consent_page = call(headers["Location"])
+    _, headers, _ = call("/consent", {"decision": "allow", "csrf_token": csrf(consent_page)})
+    _, headers, _ = call(headers["Location"])
+    code = parse_qs(urlsplit(headers["Location"]).query)["code"][0]
+    _, _, tokens = call("/token", {"grant_type": "authorization_code", "code": code,
+                                   "redirect_uri": redirect_uri, "code_verifier": verifier},
+                        {"Authorization": basic_header(*client)})
+    access_token = json.loads(tokens)["access_token"]
+    status, _, _ = call("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+    assert status == 200
+
+
+def _flows_for(seconds: float, base: str, client: tuple[str, str], redirect_uri: str) -> tuple:
+    done = failed = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            one_flow(base, client, redirect_uri)
+            done += 1
+        except Exception:
+            failed += 1
+    return done, failed
+
+
+def code_flows(provider: Provider, seconds: float) -> tuple[float, int]:
+    """(flows/s, failures) with two browsers per core running flows back to back."""
+    provider.idp("users", "create", "bench", "--email", "bench@example.com", "--name", "Bench",
+                 "--password-stdin", stdin="bench password 1\n")
+    redirect_uri = "http://127.0.0.1:9/callback"
+    client = provider.idp("clients", "create", "--name", "bench web app", "--redirect-uri",
+                          redirect_uri, "--json")
+    auth = (client["client_id"], client["client_secret"])
+    one_flow(provider.url, auth, redirect_uri)  # fails loudly if the flow is broken
+    browsers = 2 * (os.cpu_count() or 1)
+    start = time.monotonic()
+    with multiprocessing.Pool(browsers) as pool:
+        counts = pool.starmap(_flows_for, [(seconds, provider.url, auth, redirect_uri)] * browsers)
+    elapsed = time.monotonic() - start
+    return sum(done for done, _ in counts) / elapsed, sum(failed for _, failed in counts)
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -214,49 +383,79 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--database", help="SQLAlchemy URL (default: a scratch SQLite file)")
     parser.add_argument("--only", help="run only targets whose name contains this")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the 100,000-request "
+                        "memory run")
+    parser.add_argument("--skip-flows", action="store_true", help="skip the code-flow run")
     args = parser.parse_args()
     key_size = int(os.environ.get("IDP_KEY_SIZE", 2048))
+    cores = os.cpu_count() or 1
 
-    print(f"# {os.cpu_count()} cores; signing limit measured for 3 s ...", flush=True)
+    print(f"# {cores} cores; signing limit and argon2id cost ...", flush=True)
     one_core, all_cores = signing_limits(3, key_size)
+    argon2_ms = password_verification_ms()
 
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as scratch:
         workdir = Path(scratch)
+        empty = Gunicorn("bench.empty_app:app", workdir, ready_path="/empty")
+        empty.start()
+        try:
+            reference = measure(empty.url, Target("empty Flask route", "/empty"), workdir,
+                                args.concurrency, args.duration)
+        finally:
+            empty.stop()
+        empty_rps = {r.concurrency: r.requests_per_second for r in reference}
+
         provider = Provider(workdir, args.database)
         provider.start()
         try:
-            results = []
-            for target in targets(provider):
-                if args.only and args.only not in target.name:
-                    continue
-                script = wrk_script(target, workdir)
-                run_wrk(provider.url + target.path, script, 16, 2)  # warm-up, not counted
-                for concurrency in args.concurrency:
-                    measured = run_wrk(provider.url + target.path, script, concurrency,
-                                       args.duration)
-                    results.append(Result(target.name, concurrency, measured["rps"],
-                                          measured["p50"], measured["p99"], measured["errors"]))
-                    print(f"#   {target.name} c={concurrency}: {measured['rps']:.0f}/s",
-                          flush=True)
+            results, memory, flows = [], None, None
+            chosen = [t for t in targets(provider) if not args.only or args.only in t.name]
+            if not args.skip_memory and chosen and chosen[0].reference == "signing":
+                print("# memory: 100,000 token requests ...", flush=True)
+                memory = memory_growth(provider, chosen[0], workdir)
+            for target in chosen:
+                results += measure(provider.url, target, workdir, args.concurrency,
+                                   args.duration)
+            if not args.skip_flows:
+                print("# whole code flows ...", flush=True)
+                flows = code_flows(provider, args.duration)
         finally:
             provider.stop()
 
     print()
     print(f"RS256 ({key_size}-bit) signatures/s: {one_core:,.0f} on one core, "
-          f"{all_cores:,.0f} on all {os.cpu_count()} cores")
-    print(f"gunicorn: config/gunicorn.py, {provider.worker_settings()}; wrk -t1, "
-          f"{args.duration:g} s per run")
+          f"{all_cores:,.0f} on all {cores} cores. Empty Flask route: "
+          + ", ".join(f"{rps:,.0f}/s at c={c}" for c, rps in empty_rps.items()) + ".")
+    print(f"gunicorn: config/gunicorn.py, {worker_settings()}; wrk -t1 on the same machine, "
+          f"{args.duration:g} s per run.")
     print()
-    print("| endpoint | concurrency | requests/s | p50 ms | p99 ms | errors | share of signing "
-          "limit (1 core / all cores) |")
-    print("|---|---:|---:|---:|---:|---:|---|")
-    for r in results:
-        share = ""
-        if r.target.startswith("token"):
-            share = (f"{r.requests_per_second / one_core:.0%} / "
-                     f"{r.requests_per_second / all_cores:.0%}")
-        print(f"| {r.target} | {r.concurrency} | {r.requests_per_second:,.0f} | {r.p50_ms:.1f} "
-              f"| {r.p99_ms:.1f} | {r.errors} | {share} |")
+    print("| endpoint | concurrency | requests/s | p50 ms | p99 ms | errors | reference | "
+          "ratio (target) |")
+    print("|---|---:|---:|---:|---:|---:|---|---|")
+    for r in reference + results:
+        if r.target.reference == "signing":
+            ref_name, ref_rps = "RS256 signing, all cores", all_cores
+        else:
+            ref_name, ref_rps = "empty Flask route", empty_rps[r.concurrency]
+        ratio = ""
+        if r.target.target:
+            ratio = f"{r.requests_per_second / ref_rps:.0%} ({r.target.target:.0%})"
+        print(f"| {r.target.name} | {r.concurrency} | {r.requests_per_second:,.0f} "
+              f"| {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | "
+              f"{ref_name if r.target.target else ''} | {ratio} |")
+    print()
+    if memory:
+        early, late, served = memory
+        growth = max((b - a) / a for a, b in zip(early, late, strict=False)) if early else 0
+        print(f"Worker RSS after {MEMORY_REQUESTS[0]:,} token requests: "
+              f"{', '.join(f'{m:.1f}' for m in early)} MiB; after {served:,}: "
+              f"{', '.join(f'{m:.1f}' for m in late)} MiB (largest growth {growth:+.1%}; "
+              f"target within 10%).")
+    if flows:
+        rate, failed = flows
+        print(f"Authorization code flows (authorize, sign-in, consent, token, userinfo): "
+              f"{rate:.1f}/s, {rate / cores:.1f}/s per core, {failed} failed.")
+    print(f"One argon2id password verification with the shipped parameters: {argon2_ms:.0f} ms.")
 
 
 if __name__ == "__main__":
