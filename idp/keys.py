@@ -230,7 +230,8 @@ class KeyStore:
     def start(self) -> None:
         """At start-up, so that a key that cannot be read stops the provider with one line
         instead of failing its requests. Before `idp db upgrade` has created the table, only
-        the key files it will import are checked; a database that is down is waited for."""
+        the key files it will import are checked; if the database is down, the keys load at
+        the first request instead."""
         try:
             with db.engine.connect() as conn:
                 migrated = sa.inspect(conn).has_table(SigningKeyRecord.__tablename__)
@@ -263,16 +264,16 @@ class KeyStore:
         keys in an empty table."""
         with self._lock:
             self._next_refresh = time.monotonic() + self.policy.refresh_seconds
-            infos = self.keys()
+            infos = self.key_list()
             if not infos:
                 self._create_first_keys()
-                infos = self.keys()
+                infos = self.key_list()
             self._decrypt_new(infos)
             infos = tuple(info for info in infos if info.kid in self._keys)  # pruned meanwhile
             if self._published is None or self._published.infos != infos:
                 self._published = Published.build(infos, self._keys)
 
-    def keys(self) -> tuple[KeyInfo, ...]:
+    def key_list(self) -> tuple[KeyInfo, ...]:
         """The key list as the database has it now, newest first."""
         record = SigningKeyRecord
         query = sa.select(record.kid, record.state, record.created_at, record.activated_at,
@@ -315,12 +316,13 @@ class KeyStore:
                 conn.execute(sa.insert(SigningKeyRecord), rows)
         except IntegrityError:
             return
+        # In hand, no need to decrypt them (the caller holds the lock).
+        self._keys.update({key.kid: key for key in [active, next_key, *(k for k, _ in files)]})
         audit.log("keys.created", kid=active.kid, next_kid=next_key.kid,
                   imported_files=len(files))
 
     def _row(self, key: SigningKey, state: str, created_at: datetime,
              activated_at: datetime | None = None, retired_at: datetime | None = None) -> dict:
-        self._keys[key.kid] = key  # in hand: no need to decrypt it again
         return {"kid": key.kid, "state": state,
                 "encrypted_private_key": key.sealed(self.policy.passphrase),
                 "created_at": created_at, "activated_at": activated_at, "retired_at": retired_at}
@@ -330,7 +332,7 @@ class KeyStore:
         """The next key signs, the active one is retired, a new next key is published. Refused
         while the next key has been published for less than an old JWKS may be cached
         (KEYS_REFRESH_SECONDS + JWKS_MAX_AGE_SECONDS), unless forced."""
-        active, next_key = _active_and_next(self.keys())
+        active, next_key = _active_and_next(self.key_list())
         published_for = self.clock() - next_key.created_at
         early = published_for < self.policy.jwks_cache
         if early and not force:
@@ -342,7 +344,7 @@ class KeyStore:
         return self._swap(active, next_key, by="cli", forced=early)
 
     def rotate_if_due(self, by: str = "cli") -> Rotation | None:
-        active, next_key = _active_and_next(self.keys())
+        active, next_key = _active_and_next(self.key_list())
         if self.clock() < self.policy.rotation_due_at(active, next_key):
             return None
         return self._swap(active, next_key, by=by, forced=False)

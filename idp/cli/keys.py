@@ -60,7 +60,7 @@ def keys_list(as_json):
     activated, retire-after (the active key's scheduled rotation) or prune-after (a retired
     key's removal). UTC."""
     store = _store()
-    infos = store.keys()
+    infos = store.key_list()
     views = [key_view(store, info, infos)
              for info in sorted(infos, key=lambda info: JWKS_ORDER[info.state])]
     header = "kid\tstate\tcreated\tactivated\tretire-after\tprune-after"
@@ -86,7 +86,7 @@ def keys_rotate(force, if_due, as_json):
     except RotationError as exc:
         raise click.ClickException(str(exc)) from None
     if rotation is None:
-        due = _retire_after(store, store.keys())
+        due = _retire_after(store, store.key_list())
         emit({"rotated": False, "due_at": due}, as_json, f"not due until {_when(due)}")
         return
     emit({"rotated": True, **rotation._asdict()}, as_json,

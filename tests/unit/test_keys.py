@@ -68,7 +68,7 @@ def another_worker(app, clock=None) -> KeyStore:
 
 def by_state(store: KeyStore) -> dict[str, list[str]]:
     states: dict[str, list[str]] = {}
-    for info in store.keys():
+    for info in store.key_list():
         states.setdefault(info.state, []).append(info.kid)
     return states
 
@@ -169,7 +169,7 @@ def test_rotation_is_refused_while_the_next_key_may_be_missing_from_cached_jwks(
 def test_rotate_if_due_waits_for_the_rotation_period(app, clock):
     with app.app_context():
         store = loaded(app, clock)
-        active = next(info for info in store.keys() if info.state == "active")
+        active = next(info for info in store.key_list() if info.state == "active")
         clock.now = active.activated_at + store.policy.rotation_period - timedelta(seconds=1)
         assert store.rotate_if_due() is None
         clock.advance(timedelta(seconds=1))
@@ -242,9 +242,9 @@ def test_of_two_racing_rotations_only_one_happens(app, clock):
     with app.app_context():
         store = loaded(app, clock)
         other = another_worker(app, clock)
-        read_before_the_first_committed = other.keys()
+        read_before_the_first_committed = other.key_list()
         store.rotate(force=True)
-        other.keys = lambda: read_before_the_first_committed
+        other.key_list = lambda: read_before_the_first_committed
         with pytest.raises(RotationError, match="changed during the rotation"):
             other.rotate(force=True)
         assert {s: len(kids) for s, kids in by_state(store).items()} == {
@@ -256,7 +256,7 @@ def test_workers_starting_together_agree_on_the_first_keys(tmp_path, clock):
     with app.app_context():
         first, second = another_worker(app, clock), another_worker(app, clock)
         reads = [()]  # the second one found the table empty, then lost the race to create keys
-        second.keys = lambda: reads.pop() if reads else KeyStore.keys(second)
+        second.key_list = lambda: reads.pop() if reads else KeyStore.key_list(second)
         first.refresh()
         second.refresh()
         assert second.signing_key().kid == first.signing_key().kid
@@ -302,7 +302,7 @@ def test_a_failed_refresh_keeps_signing_with_the_keys_in_hand(app, clock, caplog
         def database_down():
             raise OperationalError("SELECT", {}, Exception("connection refused"))
 
-        store.keys = database_down
+        store.key_list = database_down
         store._next_refresh = 0  # the interval is over
         store.refresh_if_stale()
         assert store.signing_key().kid == active
