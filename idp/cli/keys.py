@@ -1,4 +1,4 @@
-"""`idp keys ...`: the signing keys' lifecycle (idp/keys.py). No command prints key material."""
+"""`idp keys ...`: the signing keys' lifecycle (idp/keys/). No command prints key material."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 A key is `next` (published in the JWKS, not signing yet), then `active` (the one that signs),
 then `retired` (published until every token it signed has expired, then deleted). The private
 half is stored only as encrypted PKCS#8 under KEYS_PASSPHRASE, which lives in configuration,
-never in the database. The lifecycle itself is in idp/keys.py.
+never in the database. The lifecycle itself is in idp/keys/.
 """
 
 from __future__ import annotations

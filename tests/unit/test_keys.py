@@ -1,4 +1,4 @@
-"""The signing-key lifecycle (idp/keys.py) on the test database, with an injected clock."""
+"""The signing-key lifecycle (idp/keys/) on the test database, with an injected clock."""
 
 from __future__ import annotations
 

@@ -1,15 +1,6 @@
-"""RS256 signing keys that rotate without breaking anyone (RFC 7517, RFC 7638, OIDC Core §10.1.1).
-
-The keys live in the database (`signing_keys`, idp/models/signing_key.py), so every worker and
-every host sharing it signs with the same key and publishes the same JWKS. Each worker keeps the
-key set in memory and never queries to sign or verify: before a request, a copy older than
-KEYS_REFRESH_SECONDS is re-read (one small query; a key not seen before is decrypted once), so a
-rotation made by any worker, host or `idp keys rotate` is in use everywhere within that delay.
-
-Safe by construction: a key signs only after it has been published for longer than relying
-parties may cache the JWKS, and a retired key stays published until every token it signed has
-expired. Of several workers or hosts that notice a due rotation, the database lets one win.
-"""
+"""This process's copy of the signing keys and the operations of their lifecycle (create,
+refresh, rotate, prune) on the database. The rules are in policy.py, the key material in
+material.py."""
 
 from __future__ import annotations
 
@@ -21,137 +12,37 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from dataclasses import field
-from datetime import UTC
 from datetime import datetime
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from typing import NamedTuple
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from joserfc.jwk import RSAKey
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 
-from .config import ConfigError
-from .models import db
-from .models import utcnow
-from .models.signing_key import ACTIVE
-from .models.signing_key import NEXT
-from .models.signing_key import RETIRED
-from .models.signing_key import SigningKeyRecord
-from .security import audit
+from ..config import ConfigError
+from ..models import db
+from ..models import utcnow
+from ..models.signing_key import ACTIVE
+from ..models.signing_key import NEXT
+from ..models.signing_key import RETIRED
+from ..models.signing_key import SigningKeyRecord
+from ..security import audit
+from .material import ALGORITHM
+from .material import SigningKey
+from .material import read_key_files
+from .policy import JWKS_ORDER
+from .policy import KeyInfo
+from .policy import KeyPolicy
+from .policy import Rotation
+from .policy import RotationError
+from .policy import active_and_next
 
-ALGORITHM = "RS256"
-# Relying parties commonly accept a token a few minutes past its `exp` to allow for clock skew.
-CLOCK_SKEW = timedelta(minutes=5)
-# The JWKS lists the signing key first: a client that ignores `kid` takes the first key.
-JWKS_ORDER = {ACTIVE: 0, NEXT: 1, RETIRED: 2}
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    kid: str
-    private: RSAKey  # joserfc key, used to sign
-    public_jwk: dict[str, Any]  # what the JWKS publishes
-
-    @classmethod
-    def from_private(cls, private: rsa.RSAPrivateKey) -> SigningKey:
-        key = RSAKey.import_key(private, parameters={"alg": ALGORITHM, "use": "sig"})
-        key.ensure_kid()  # the RFC 7638 thumbprint
-        return cls(key.kid, key, key.as_dict(private=False))
-
-    @classmethod
-    def generate(cls, key_size: int) -> SigningKey:
-        return cls.from_private(rsa.generate_private_key(public_exponent=65537, key_size=key_size))
-
-    def sealed(self, passphrase: bytes) -> str:
-        """Encrypted PKCS#8 PEM (PBES2: PBKDF2-HMAC-SHA256, AES-256-CBC) for the database."""
-        return self.private.private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(passphrase)).decode()
-
-    @classmethod
-    def unsealed(cls, kid: str, sealed: str, passphrase: bytes) -> SigningKey:
-        try:
-            private = serialization.load_pem_private_key(sealed.encode(), passphrase)
-        except (ValueError, TypeError):
-            raise ConfigError(f"signing key {kid} in the database cannot be decrypted "
-                              "with IDP_KEYS_PASSPHRASE") from None
-        key = cls.from_private(private) if isinstance(private, rsa.RSAPrivateKey) else None
-        if key is None or key.kid != kid:  # a row copied over another: never sign with it
-            raise ConfigError(f"signing key {kid} in the database does not hold that key")
-        return key
-
-
-class KeyInfo(NamedTuple):
-    """Where a key is in its lifecycle: a row of signing_keys without its private half."""
-
-    kid: str
-    state: str
-    created_at: datetime
-    activated_at: datetime | None
-    retired_at: datetime | None
-
-
-class Rotation(NamedTuple):
-    activated: str
-    retired: str
-    published: str  # the new next key
-
-
-class RotationError(Exception):
-    """A rotation that was not made; the message is one line for the operator."""
-
-
-@dataclass(frozen=True)
-class KeyPolicy:
-    """The settings that govern the lifecycle, as durations."""
-
-    key_size: int
-    passphrase: bytes = field(repr=False)
-    refresh_seconds: int
-    rotation_period: timedelta
-    publication_lead: timedelta
-    jwks_cache: timedelta  # how long an old JWKS may be served by a worker, then cached
-    retention: timedelta  # how long a retired key stays published
-    automatic: bool
-
-    @classmethod
-    def from_config(cls, config: Any) -> KeyPolicy:
-        def seconds(name: str) -> timedelta:
-            return timedelta(seconds=config[name])
-
-        refresh = seconds("KEYS_REFRESH_SECONDS")
-        longest_token = max(seconds("ACCESS_TOKEN_TTL_SECONDS"), seconds("ID_TOKEN_TTL_SECONDS"))
-        return cls(
-            key_size=config["KEY_SIZE"],
-            passphrase=config["KEYS_PASSPHRASE"].encode(),
-            refresh_seconds=config["KEYS_REFRESH_SECONDS"],
-            rotation_period=seconds("KEY_ROTATION_PERIOD_SECONDS"),
-            publication_lead=seconds("KEY_PUBLICATION_LEAD_SECONDS"),
-            jwks_cache=refresh + seconds("JWKS_MAX_AGE_SECONDS"),
-            # A worker that has not refreshed yet may sign with a just-retired key a little longer.
-            retention=refresh + longest_token + CLOCK_SKEW,
-            automatic=config["KEY_AUTO_ROTATE"],
-        )
-
-    def rotation_due_at(self, active: KeyInfo, next_key: KeyInfo) -> datetime:
-        """A rotation period after the active key started signing, and never before the next
-        key has been published for the lead time."""
-        return max(active.activated_at + self.rotation_period,
-                   next_key.created_at + self.publication_lead)
-
-    def removable_at(self, retired: KeyInfo) -> datetime:
-        return retired.retired_at + self.retention
 
 
 @dataclass(frozen=True)
@@ -332,7 +223,7 @@ class KeyStore:
         """The next key signs, the active one is retired, a new next key is published. Refused
         while the next key has been published for less than an old JWKS may be cached
         (KEYS_REFRESH_SECONDS + JWKS_MAX_AGE_SECONDS), unless forced."""
-        active, next_key = _active_and_next(self.key_list())
+        active, next_key = active_and_next(self.key_list())
         published_for = self.clock() - next_key.created_at
         early = published_for < self.policy.jwks_cache
         if early and not force:
@@ -344,7 +235,7 @@ class KeyStore:
         return self._swap(active, next_key, by="cli", forced=early)
 
     def rotate_if_due(self, by: str = "cli") -> Rotation | None:
-        active, next_key = _active_and_next(self.key_list())
+        active, next_key = active_and_next(self.key_list())
         if self.clock() < self.policy.rotation_due_at(active, next_key):
             return None
         return self._swap(active, next_key, by=by, forced=False)
@@ -389,7 +280,7 @@ class KeyStore:
         """Decided on the key list just read: no query unless there is something to do."""
         now, infos = self.clock(), self._published.infos
         try:
-            active, next_key = _active_and_next(infos)
+            active, next_key = active_and_next(infos)
             if now >= self.policy.rotation_due_at(active, next_key):
                 self.rotate_if_due(by="schedule")
         except RotationError:
@@ -406,30 +297,3 @@ def init_app(app: Flask) -> KeyStore:
         store.start()
     app.before_request(store.refresh_if_stale)
     return store
-
-
-def _active_and_next(infos: tuple[KeyInfo, ...]) -> tuple[KeyInfo, KeyInfo]:
-    by_state = {info.state: info for info in infos if info.state != RETIRED}
-    if ACTIVE not in by_state or NEXT not in by_state:
-        raise RotationError("there is no active and next key to rotate: see `idp keys list`")
-    return by_state[ACTIVE], by_state[NEXT]
-
-
-def read_key_files(keys_dir: Path) -> list[tuple[SigningKey, datetime]]:
-    """The PKCS#8 PEM files `<kid>.pem` of file-based releases, oldest first, with the time each
-    was written. A file that cannot be read or parsed stops start-up."""
-    keys = []
-    for path in sorted(keys_dir.glob("*.pem")):
-        try:
-            pem = path.read_bytes()
-            written = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
-        except OSError as exc:
-            raise ConfigError(f"cannot read signing key {path}: {exc.strerror}") from exc
-        try:
-            private = serialization.load_pem_private_key(pem, password=None)
-        except (ValueError, TypeError):
-            raise ConfigError(f"signing key {path} is not a valid PEM private key") from None
-        if not isinstance(private, rsa.RSAPrivateKey):
-            raise ConfigError(f"signing key {path} is not an RSA private key")
-        keys.append((SigningKey.from_private(private), written))
-    return sorted(keys, key=lambda pair: pair[1])
