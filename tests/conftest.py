@@ -142,6 +142,29 @@ def add_client(app, name="Test App", public=False, **fields) -> SimpleNamespace:
                                post_logout_redirect_uris=list(client.post_logout_redirect_uris))
 
 
+def enroll_totp(app, username="alice") -> tuple[str, list[str]]:
+    """An authenticator confirmed for `username` (as if enrolled on another device); returns
+    its secret and ten recovery codes."""
+    from idp.models import utcnow
+    from idp.security import mfa
+
+    with app.app_context():
+        user = User.by_username(username)
+        secret = mfa.start_enrollment(user)
+        user.totp.confirmed_at = utcnow()
+        db.session.commit()
+        return secret, mfa.new_recovery_codes(user)
+
+
+def totp_code(secret: str, steps_from_now: int = 0) -> str:
+    """The code an authenticator shows now, or that many 30-second steps away."""
+    import time
+
+    import pyotp
+
+    return pyotp.TOTP(secret).at(time.time() + 30 * steps_from_now)
+
+
 @pytest.fixture
 def user(app):
     return add_user(app)

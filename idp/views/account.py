@@ -172,30 +172,37 @@ def _confirms_identity(user) -> bool:
     return confirmed
 
 
+def confirmed_factor_change(refused_event: str):
+    """For a change to an enrolled second factor: the user confirms with the password or a
+    current code first (a session left open must not be enough)."""
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(login):
+            user = login.user
+            if not user.has_totp:
+                return redirect(url_for("account.index"))
+            if not _confirms_identity(user):
+                audit.log(refused_event, user_id=user.id)
+                return index(error=WRONG_CONFIRMATION), 400
+            return view(login)
+        return wrapped
+    return decorate
+
+
 @bp.post("/mfa/recovery-codes")
 @login_required
+@confirmed_factor_change("mfa.recovery_codes_refused")
 def regenerate_recovery_codes(login):
-    user = login.user
-    if not user.has_totp:
-        return redirect(url_for("account.index"))
-    if not _confirms_identity(user):
-        audit.log("mfa.recovery_codes_refused", user_id=user.id)
-        return index(error=WRONG_CONFIRMATION), 400
-    codes = mfa.new_recovery_codes(user)
-    audit.log("mfa.recovery_codes_regenerated", user_id=user.id)
+    codes = mfa.new_recovery_codes(login.user)
+    audit.log("mfa.recovery_codes_regenerated", user_id=login.user_id)
     return _recovery_codes_page(codes)
 
 
 @bp.post("/mfa/totp/disable")
 @login_required
+@confirmed_factor_change("mfa.disable_refused")
 def disable_totp(login):
-    user = login.user
-    if not user.has_totp:
-        return redirect(url_for("account.index"))
-    if not _confirms_identity(user):
-        audit.log("mfa.disable_refused", user_id=user.id)
-        return index(error=WRONG_CONFIRMATION), 400
-    mfa.remove_factors(user)
+    mfa.remove_factors(login.user)
     db.session.commit()
-    audit.log("mfa.disabled", user_id=user.id)
+    audit.log("mfa.disabled", user_id=login.user_id)
     return index(notice="Two-step sign-in is off. Your recovery codes no longer work.")

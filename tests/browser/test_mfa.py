@@ -5,22 +5,17 @@ once, step up for a client that requires a second factor, and withdraw an app's 
 from __future__ import annotations
 
 import secrets
-import time
 from urllib.parse import urlencode
 
-import pyotp
 import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from idp.models import User
-from idp.models import db
-from idp.models import utcnow
-from idp.security import mfa
-
 from ..conftest import add_client
 from ..conftest import add_user
+from ..conftest import enroll_totp
+from ..conftest import totp_code
 from ..helpers import pkce_pair
 from ..helpers import query_of
 from .test_pages import callback_of
@@ -29,18 +24,6 @@ from .test_pages import sign_in
 pytestmark = pytest.mark.browser
 
 
-def code_at(secret: str, steps_from_now: int = 0) -> str:
-    return pyotp.TOTP(secret).at(time.time() + 30 * steps_from_now)
-
-
-def enroll(app, username="alice") -> tuple[str, list[str]]:
-    """An authenticator enrolled elsewhere (another device): returns (secret, recovery codes)."""
-    with app.app_context():
-        user = User.by_username(username)
-        secret = mfa.start_enrollment(user)
-        user.totp.confirmed_at = utcnow()
-        db.session.commit()
-        return secret, mfa.new_recovery_codes(user)
 
 
 class RelyingParty:
@@ -101,7 +84,7 @@ def test_enroll_from_the_account_page_then_sign_in_with_a_code(page, server):
     page.locator("#enroll-totp").click()
     assert page.locator("#totp-qr svg").count() == 1  # the QR code, drawn inline
     secret = page.locator("#totp-secret").inner_text()
-    page.get_by_label("The 6-digit code your app shows").fill(code_at(secret))
+    page.get_by_label("The 6-digit code your app shows").fill(totp_code(secret))
     page.get_by_role("button", name="Turn on").click()
     codes = page.locator("#recovery-codes li").all_inner_texts()
     assert len(codes) == 10
@@ -114,7 +97,7 @@ def test_enroll_from_the_account_page_then_sign_in_with_a_code(page, server):
     rp.start(page)
     sign_in(page)
     assert page.title().startswith("Confirm it's you")
-    code = code_at(secret, 1)
+    code = totp_code(secret, 1)
     enter_code(page, code)
     claims = rp.id_token_claims(rp.finish(page))
     assert claims["amr"] == ["pwd", "otp"] and claims["acr"] == "2"
@@ -129,7 +112,7 @@ def test_enroll_from_the_account_page_then_sign_in_with_a_code(page, server):
 
 
 def test_a_recovery_code_works_once(page, server):
-    _, codes = enroll(server.app)
+    _, codes = enroll_totp(server.app)
     rp = RelyingParty(server, register(server))
     rp.start(page)
     sign_in(page)
@@ -147,13 +130,13 @@ def test_a_recovery_code_works_once(page, server):
     assert "8 recovery codes left" in page.locator("#mfa-status").inner_text()
 
 
-def test_require_mfa_client_makes_a_user_without_a_factor_enroll(page, server):
+def test_require_mfa_client_makes_a_user_without_a_factor_enroll_totp(page, server):
     rp = RelyingParty(server, register(server, name="Payroll", require_mfa=True))
     rp.start(page)
     sign_in(page)
     assert page.title().startswith("Set up an authenticator app")
     secret = page.locator("#totp-secret").inner_text()
-    page.get_by_label("The 6-digit code your app shows").fill(code_at(secret))
+    page.get_by_label("The 6-digit code your app shows").fill(totp_code(secret))
     page.get_by_role("button", name="Turn on").click()
     assert len(page.locator("#recovery-codes li").all_inner_texts()) == 10
     page.locator("#continue").click()  # back to the waiting authorization
@@ -166,12 +149,12 @@ def test_require_mfa_client_makes_a_password_only_session_confirm_a_code(page, s
     plain.start(page)
     sign_in(page)
     assert plain.id_token_claims(plain.finish(page))["acr"] == "1"
-    secret, _ = enroll(server.app)  # enrolled on another device since
+    secret, _ = enroll_totp(server.app)  # enrolled on another device since
 
     strict = RelyingParty(server, register(server, name="Payroll", require_mfa=True))
     strict.start(page)
     assert page.title().startswith("Confirm it's you")  # no password asked again
-    enter_code(page, code_at(secret))
+    enter_code(page, totp_code(secret))
     claims = strict.id_token_claims(strict.finish(page))
     assert claims["acr"] == "2" and claims["amr"] == ["pwd", "otp"]
 

@@ -6,33 +6,20 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-import pyotp
 import pytest
 
 from idp.models import Client
 from idp.models import LoginSession
 from idp.models import User
 from idp.models import db
-from idp.models import utcnow
 from idp.security import mfa
 
+from ..conftest import enroll_totp
+from ..conftest import totp_code
 from ..helpers import PASSWORD
 from ..helpers import csrf_token
 from ..helpers import query_of
 from .test_login import post_login
-
-
-def enroll(app, username="alice") -> tuple[str, list[str]]:
-    with app.app_context():
-        user = User.by_username(username)
-        secret = mfa.start_enrollment(user)
-        user.totp.confirmed_at = utcnow()
-        db.session.commit()
-        return secret, mfa.new_recovery_codes(user)
-
-
-def code_at(secret: str, steps_from_now: int = 0) -> str:
-    return pyotp.TOTP(secret).at(time.time() + 30 * steps_from_now)
 
 
 def post_code(http, code):
@@ -45,11 +32,11 @@ def signed_in(http) -> bool:
 
 
 def test_password_alone_does_not_sign_in_a_user_with_a_factor(app, http, user):
-    secret, _ = enroll(app)
+    secret, _ = enroll_totp(app)
     response = post_login(http, "alice", PASSWORD)
     assert response.status_code == 303 and response.location.endswith("/login/mfa")
     assert not signed_in(http)
-    assert post_code(http, code_at(secret)).status_code == 303
+    assert post_code(http, totp_code(secret)).status_code == 303
     assert signed_in(http)
 
 
@@ -61,7 +48,7 @@ def test_the_code_page_needs_a_password_first(http, user):
 
 
 def test_the_password_step_expires(app, http, user):
-    secret, _ = enroll(app)
+    secret, _ = enroll_totp(app)
     post_login(http, "alice", PASSWORD)
     with http.session_transaction() as session:
         pending = session["mfa_pending"]
@@ -69,17 +56,17 @@ def test_the_password_step_expires(app, http, user):
                                   "since": pending["since"] - app.config["MFA_PENDING_SECONDS"] - 1}
     assert http.get("/login/mfa").location.endswith("/login")
     token = csrf_token(http.get("/login").get_data(as_text=True))
-    late = http.post("/login/mfa", data={"otp": code_at(secret), "csrf_token": token})
+    late = http.post("/login/mfa", data={"otp": totp_code(secret), "csrf_token": token})
     assert late.location.endswith("/login")
     assert not signed_in(http)
 
 
 def test_wrong_codes_lock_code_entry(app, http, user):
-    secret, _ = enroll(app)
+    secret, _ = enroll_totp(app)
     post_login(http, "alice", PASSWORD)
     for _ in range(app.config["MFA_MAX_FAILURES"]):
         assert post_code(http, "000000").status_code == 401
-    locked = post_code(http, code_at(secret))  # even the right code, until the window ends
+    locked = post_code(http, totp_code(secret))  # even the right code, until the window ends
     assert locked.status_code == 429
     assert "Too many wrong codes" in locked.get_data(as_text=True)
     assert not signed_in(http)
@@ -92,10 +79,10 @@ def test_id_token_says_how_the_user_signed_in(app, flow):
 
 def test_acr_values_2_steps_up_a_password_only_session(app, flow):
     flow.tokens()  # signed in with a password
-    secret, _ = enroll(app)
+    secret, _ = enroll_totp(app)
     response = flow.authorize(acr_values="2")
     assert response.status_code == 302 and response.location.endswith("/login/mfa")
-    response = flow.follow(post_code(flow.http, code_at(secret)))
+    response = flow.follow(post_code(flow.http, totp_code(secret)))
     assert response.status_code == 302 and "code=" in response.location
     tokens = flow.exchange(query_of(response.location)["code"]).get_json()
     assert _id_token_claims(app, tokens)["acr"] == "2"
@@ -156,19 +143,19 @@ def test_enrollment_from_an_old_session_asks_for_the_password(app, http, user):
     assert 'name="password"' in page
     secret = page.split('id="totp-secret">')[1].split("<")[0]
     refused = http.post("/account/mfa/totp", data={
-        "csrf_token": csrf_token(page), "otp": code_at(secret), "password": "wrong"})
+        "csrf_token": csrf_token(page), "otp": totp_code(secret), "password": "wrong"})
     assert refused.status_code == 400
     accepted = http.post("/account/mfa/totp", data={
-        "csrf_token": csrf_token(page), "otp": code_at(secret, 1), "password": PASSWORD})
+        "csrf_token": csrf_token(page), "otp": totp_code(secret, 1), "password": PASSWORD})
     assert accepted.status_code == 200 and 'id="recovery-codes"' in accepted.get_data(
         as_text=True)
 
 
 @pytest.mark.parametrize("action", ["/account/mfa/totp/disable", "/account/mfa/recovery-codes"])
 def test_changing_factors_needs_the_password_or_a_code(app, http, user, action):
-    secret, codes = enroll(app)
+    secret, codes = enroll_totp(app)
     post_login(http, "alice", PASSWORD)
-    post_code(http, code_at(secret))
+    post_code(http, totp_code(secret))
     assert _account_form(http, action, password="wrong", otp="000000").status_code == 400
     assert _account_form(http, action, password=PASSWORD).status_code == 200
     with app.app_context():
@@ -180,7 +167,7 @@ def test_changing_factors_needs_the_password_or_a_code(app, http, user, action):
 
 
 def test_admin_mfa_reset(app, cli, user):
-    enroll(app)
+    enroll_totp(app)
     result = cli.invoke(args=["users", "mfa-reset", "alice", "--json"])
     assert result.exit_code == 0 and '"factors_removed": true' in result.output
     with app.app_context():
@@ -200,7 +187,7 @@ def _id_token_claims(app, tokens):
 
 
 def test_expired_second_step_leaves_no_pending_state(app, http, user):
-    enroll(app)
+    enroll_totp(app)
     post_login(http, "alice", PASSWORD)
     with http.session_transaction() as session:
         session["mfa_pending"] = {**session["mfa_pending"],
@@ -211,7 +198,7 @@ def test_expired_second_step_leaves_no_pending_state(app, http, user):
 
 
 def test_a_wrong_encryption_key_is_a_clear_page_not_a_crash(app, http, user):
-    enroll(app)
+    enroll_totp(app)
     post_login(http, "alice", PASSWORD)
     app.config["MFA_ENCRYPTION_KEY"] = "not-the-key-" + "q" * 32
     response = post_code(http, "123456")

@@ -3,9 +3,6 @@ the lockout after wrong codes."""
 
 from __future__ import annotations
 
-import time
-
-import pyotp
 import pytest
 
 from idp.models import RateLimitCounter
@@ -15,6 +12,7 @@ from idp.models import db
 from idp.security import mfa
 
 from ..conftest import add_user
+from ..conftest import totp_code
 
 
 @pytest.fixture
@@ -32,9 +30,6 @@ def enrolled(ctx):
     db.session.commit()
     return user, secret
 
-
-def code_at(secret: str, steps_from_now: int = 0) -> str:
-    return pyotp.TOTP(secret).at(time.time() + 30 * steps_from_now)
 
 
 def test_secret_is_encrypted_at_rest(enrolled):
@@ -64,18 +59,18 @@ def test_the_key_can_be_rotated(ctx, enrolled):
 
 def test_a_code_is_accepted_once(enrolled):
     user, secret = enrolled
-    code = code_at(secret)
+    code = totp_code(secret)
     assert mfa.verify_second_factor(user, code) == "totp"
     assert mfa.verify_second_factor(user, code) is None  # replay
     # an older step after a newer one is a replay too
-    assert mfa.verify_second_factor(user, code_at(secret, 1)) == "totp"
-    assert mfa.verify_second_factor(user, code_at(secret, 0)) is None
+    assert mfa.verify_second_factor(user, totp_code(secret, 1)) == "totp"
+    assert mfa.verify_second_factor(user, totp_code(secret, 0)) is None
 
 
 @pytest.mark.parametrize("steps, accepted", [(-1, True), (1, True), (-2, False), (2, False)])
 def test_one_step_of_drift_is_allowed(enrolled, steps, accepted):
     user, secret = enrolled
-    assert (mfa.verify_second_factor(user, code_at(secret, steps)) == "totp") is accepted
+    assert (mfa.verify_second_factor(user, totp_code(secret, steps)) == "totp") is accepted
 
 
 @pytest.mark.parametrize("junk", ["", "12345", "1234567", "abcdef", "١٢٣٤٥٦", None])
@@ -87,7 +82,7 @@ def test_unconfirmed_factor_does_not_count(ctx):
     user = db.session.get(User, add_user(ctx).id)
     secret = mfa.start_enrollment(user)
     assert not user.has_totp
-    assert mfa.verify_second_factor(user, code_at(secret)) is None
+    assert mfa.verify_second_factor(user, totp_code(secret)) is None
 
 
 def test_recovery_codes_work_once_and_regeneration_voids_the_old(enrolled):
