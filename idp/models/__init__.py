@@ -36,6 +36,7 @@ def utcnow() -> datetime:
 
 from .authorization import AuthorizationCode  # noqa: E402
 from .client import Client  # noqa: E402
+from .client import RegisteredClient  # noqa: E402
 from .consent import Consent  # noqa: E402
 from .login_session import LoginSession  # noqa: E402
 from .mfa import RecoveryCode  # noqa: E402
@@ -57,6 +58,7 @@ __all__ = [
     "RateLimitCounter",
     "RecoveryCode",
     "RefreshToken",
+    "RegisteredClient",
     "RevokedAccessToken",
     "SigningKeyRecord",
     "TokenFamily",

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749 import scope_to_list
+from sqlalchemy import bindparam
+from sqlalchemy import select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
@@ -14,41 +16,15 @@ from ..security.hashing import hash_secret
 from ..security.hashing import secret_matches
 from . import db
 from . import utcnow
+from .hot_read import HotRead
 
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 
-class Client(db.Model, ClientMixin):
-    __tablename__ = "clients"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[str] = mapped_column(
-        db.String(64), unique=True, default=lambda: secrets.token_urlsafe(16)
-    )
-    # HMAC-SHA-256 of a 256-bit random secret (security/hashing.py); None for a public client.
-    secret_hash: Mapped[str | None] = mapped_column(db.String(64))
-    name: Mapped[str] = mapped_column(db.String(200))
-    redirect_uris: Mapped[list] = mapped_column(db.JSON, default=list)
-    post_logout_redirect_uris: Mapped[list] = mapped_column(db.JSON, default=list)
-    grant_types: Mapped[list] = mapped_column(db.JSON, default=lambda: ["authorization_code"])
-    # Space-separated scopes this client may be granted.
-    scope: Mapped[str] = mapped_column(db.Text, default="openid profile email")
-    # "client_secret_basic" (either secret method is accepted) or "none" for public clients.
-    token_endpoint_auth_method: Mapped[str] = mapped_column(
-        db.String(40), default="client_secret_basic"
-    )
-    # First-party clients are the operator's own apps: the consent page is skipped.
-    first_party: Mapped[bool] = mapped_column(default=False)
-    # Users must sign in with a second factor (enrolling one first if they have none).
-    require_mfa: Mapped[bool] = mapped_column(default=False)
-    # RFC 8707 resource indicators this client may ask for; they become the tokens' `aud`.
-    audiences: Mapped[list] = mapped_column(db.JSON, default=list)
-    # A resource server may introspect tokens issued to any client, not just its own.
-    introspect_any: Mapped[bool] = mapped_column(default=False)
-    # Access tokens issued to this client up to this instant are revoked (`idp tokens revoke`).
-    tokens_revoked_at: Mapped[datetime | None] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+class ClientRules(ClientMixin):
+    """What Authlib asks of a client, answered from its registration alone. Shared by the model
+    (admin CLI, account page) and by RegisteredClient, the read-only copy the protocol endpoints
+    use."""
 
     @property
     def is_public(self) -> bool:
@@ -65,19 +41,6 @@ class Client(db.Model, ClientMixin):
             "token_endpoint_auth_method": self.token_endpoint_auth_method,
             "scope": self.scope,
         }
-
-    @classmethod
-    def by_client_id(cls, client_id: str) -> Client | None:
-        stmt = db.select(cls).filter_by(client_id=client_id)
-        return db.session.execute(stmt).scalar_one_or_none()
-
-    def set_secret(self) -> str:
-        """Generate a new secret (256 bits), store its hash and return it to show once."""
-        secret = secrets.token_urlsafe(32)
-        self.secret_hash = hash_secret(secret)
-        return secret
-
-    # --- Authlib ClientMixin ---------------------------------------------------------------
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -115,3 +78,69 @@ class Client(db.Model, ClientMixin):
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
+
+
+class Client(db.Model, ClientRules):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        db.String(64), unique=True, default=lambda: secrets.token_urlsafe(16)
+    )
+    # HMAC-SHA-256 of a 256-bit random secret (security/hashing.py); None for a public client.
+    secret_hash: Mapped[str | None] = mapped_column(db.String(64))
+    name: Mapped[str] = mapped_column(db.String(200))
+    redirect_uris: Mapped[list] = mapped_column(db.JSON, default=list)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(db.JSON, default=list)
+    grant_types: Mapped[list] = mapped_column(db.JSON, default=lambda: ["authorization_code"])
+    # Space-separated scopes this client may be granted.
+    scope: Mapped[str] = mapped_column(db.Text, default="openid profile email")
+    # "client_secret_basic" (either secret method is accepted) or "none" for public clients.
+    token_endpoint_auth_method: Mapped[str] = mapped_column(
+        db.String(40), default="client_secret_basic"
+    )
+    # First-party clients are the operator's own apps: the consent page is skipped.
+    first_party: Mapped[bool] = mapped_column(default=False)
+    # Users must sign in with a second factor (enrolling one first if they have none).
+    require_mfa: Mapped[bool] = mapped_column(default=False)
+    # RFC 8707 resource indicators this client may ask for; they become the tokens' `aud`.
+    audiences: Mapped[list] = mapped_column(db.JSON, default=list)
+    # A resource server may introspect tokens issued to any client, not just its own.
+    introspect_any: Mapped[bool] = mapped_column(default=False)
+    # Access tokens issued to this client up to this instant are revoked (`idp tokens revoke`).
+    tokens_revoked_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @classmethod
+    def by_client_id(cls, client_id: str) -> Client | None:
+        stmt = db.select(cls).filter_by(client_id=client_id)
+        return db.session.execute(stmt).scalar_one_or_none()
+
+    def set_secret(self) -> str:
+        """Generate a new secret (256 bits), store its hash and return it to show once."""
+        secret = secrets.token_urlsafe(32)
+        self.secret_hash = hash_secret(secret)
+        return secret
+
+
+class RegisteredClient(ClientRules):
+    """A client as registered at this moment, read afresh for each request by the protocol
+    endpoints (Authlib's query_client, access-token checks), so that a change made through the
+    CLI holds from the next request on. Read without the ORM (hot_read.py): it is the token
+    endpoint's one query. Read-only: a request can never write a client back."""
+
+    _BY_CLIENT_ID = HotRead(select(Client.__table__).where(
+        Client.__table__.c.client_id == bindparam("client_id")))
+
+    def __init__(self, row: dict):
+        for name, value in row.items():
+            object.__setattr__(self, name, tuple(value) if isinstance(value, list) else value)
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError("RegisteredClient is read-only; change a client through Client")
+
+    @classmethod
+    def find(cls, client_id: str) -> RegisteredClient | None:
+        row = cls._BY_CLIENT_ID.one_or_none(db.engine, client_id=client_id)
+        return cls(row) if row is not None else None

@@ -12,7 +12,7 @@ from flask import Flask
 from flask import current_app
 from flask import request as flask_request
 
-from ..models import Client
+from ..models import RegisteredClient
 from ..security import audit
 from ..security.client_throttle import count_failure
 from ..security.client_throttle import seconds_blocked
@@ -33,7 +33,7 @@ class AuthorizationServer(_AuthorizationServer):
     def query_client(self, client_id):
         if not isinstance(client_id, str) or len(client_id) > 64:
             return None
-        return Client.by_client_id(client_id)
+        return RegisteredClient.find(client_id)
 
     def get_authorization_grant(self, request):
         """Authlib echoes the requested response_type into the error description (and fails on

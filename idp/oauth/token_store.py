@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..models import AccessTokenRecord
 from ..models import Client
+from ..models import RegisteredClient
 from ..models import RefreshToken
 from ..models import RevokedAccessToken
 from ..models import TokenFamily
@@ -33,7 +34,7 @@ class AccessToken:
     """A verified, live JWT access token. `family` is None for client credentials."""
 
     claims: dict[str, Any]
-    client: Client
+    client: RegisteredClient
     family: TokenFamily | None
 
     @property
@@ -48,7 +49,7 @@ class AccessToken:
     def get_scope(self) -> str:
         return self.scope
 
-    def get_client(self) -> Client:
+    def get_client(self) -> RegisteredClient:
         return self.client
 
     def get_user(self) -> User | None:
@@ -88,10 +89,10 @@ def load_access_token(token: str) -> AccessToken | None:
         return None
     if claims["iss"] != current_app.config["ISSUER"] or claims["exp"] <= time.time():
         return None
-    client = Client.by_client_id(claims["client_id"])
+    client = RegisteredClient.find(claims["client_id"])
     if client is None or _revoked_for_client(client, claims["iat"]):
         return None
-    if db.session.get(RevokedAccessToken, claims["jti"]) is not None:
+    if RevokedAccessToken.is_denied(claims["jti"]):
         return None
     if claims["sub"] == client.client_id:
         # Client credentials (RFC 9068 §2.2: the client is the subject). A user's `sub` is a
@@ -112,7 +113,7 @@ def _has_required_claims(claims: dict) -> bool:
     )
 
 
-def _revoked_for_client(client: Client, issued_at: int) -> bool:
+def _revoked_for_client(client: RegisteredClient, issued_at: int) -> bool:
     # Second resolution, as `iat`: a token issued in the very second of the revocation is
     # revoked too, rather than one issued just before it surviving.
     return client.tokens_revoked_at is not None and issued_at <= to_timestamp(

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -111,6 +112,25 @@ def test_wrong_or_missing_secret_is_401_invalid_client(provider, service):
     bare = requests.post(provider.metadata["token_endpoint"], timeout=5,
                          data={"grant_type": "client_credentials"})
     assert bare.status_code == 401 and bare.json()["error"] == "invalid_client"
+
+
+def test_a_change_to_the_client_holds_from_the_next_request(provider, service):
+    """The token endpoint reads its client afresh for every request (models/hot_read.py): a
+    rotated secret, a narrowed scope or a deleted client is never served from a stale copy."""
+    assert provider.client_credentials(service).status_code == 200
+    old_secret = service.secret
+    service.secret = provider.idp("clients", "rotate-secret", service.client_id)["client_secret"]
+    assert provider.client_credentials(service).status_code == 200
+    stale = SimpleNamespace(client_id=service.client_id, secret=old_secret)
+    assert provider.client_credentials(stale).json()["error"] == "invalid_client"
+
+    provider.idp("clients", "update", service.client_id, "--scope", "orders:read")
+    refused = provider.client_credentials(service, scope="orders:write")
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope"
+
+    provider.idp("clients", "delete", service.client_id, "--yes")
+    refused = provider.client_credentials(service)
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
 
 
 def test_client_secret_is_stored_as_a_keyed_hash(provider, service):
