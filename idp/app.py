@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import keys
 from .models import db
+from .models import hot_read
 from .oauth import server
 from .security import hashing
 
@@ -52,6 +53,7 @@ def build(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0)
 
     db.init_app(app)
+    hot_read.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     csrf.init_app(app)
     hashing.init_app(app)

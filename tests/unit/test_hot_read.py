@@ -1,0 +1,76 @@
+"""The ORM-free reads of the token and introspection endpoints (models/hot_read.py) return what
+the ORM would, on SQLite and on PostgreSQL alike, and give their connection back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from flask import g
+
+from idp.models import Client
+from idp.models import RegisteredClient
+from idp.models import RevokedAccessToken
+from idp.models import db
+
+from ..conftest import add_client
+
+
+def test_a_registered_client_reads_exactly_as_the_model(app):
+    added = add_client(app, grant_types=["authorization_code", "client_credentials"],
+                       audiences=["https://api.example.com/a", "https://api.example.com/b"],
+                       first_party=True, introspect_any=True, require_mfa=True,
+                       tokens_revoked_at=datetime(2026, 11, 1, 12, 30, 5))
+    with app.test_request_context():
+        model = Client.by_client_id(added.client_id)
+        registered = RegisteredClient.find(added.client_id)
+        for column in Client.__table__.columns:
+            value = getattr(registered, column.key)
+            expected = getattr(model, column.key)
+            assert value == (tuple(expected) if isinstance(expected, list) else expected)
+            assert type(value) is (tuple if isinstance(expected, list) else type(expected))
+        assert registered.check_client_secret(added.secret)
+        assert not registered.check_client_secret("x" + added.secret[1:])
+        assert registered.check_grant_type("client_credentials")
+        assert registered.default_audience() == model.default_audience()
+        assert RegisteredClient.find("no such client") is None
+
+
+def test_a_registered_client_cannot_be_changed(app):
+    added = add_client(app)
+    with app.test_request_context():
+        registered = RegisteredClient.find(added.client_id)
+        with pytest.raises(AttributeError):
+            registered.scope = "openid admin"
+        with pytest.raises(AttributeError):
+            registered.redirect_uris.append("https://evil.example.com/cb")
+
+
+def test_the_deny_list_read(app):
+    with app.app_context():
+        db.session.add(RevokedAccessToken(jti="revoked-jti", expires_at=datetime(2099, 1, 1)))
+        db.session.commit()
+    with app.test_request_context():
+        assert RevokedAccessToken.is_denied("revoked-jti")
+        assert not RevokedAccessToken.is_denied("live-jti")
+
+
+def test_the_reads_of_a_request_share_one_connection_returned_at_its_end(app):
+    added = add_client(app)
+    with app.app_context():
+        pool = db.engine.pool
+        idle_before = pool.checkedout()
+    with app.test_request_context():
+        RegisteredClient.find(added.client_id)
+        RevokedAccessToken.is_denied("some-jti")
+        RegisteredClient.find(added.client_id)
+        assert pool.checkedout() == idle_before + 1
+    assert pool.checkedout() == idle_before
+
+
+def test_a_failed_read_discards_its_connection_and_the_next_read_works(app):
+    with app.test_request_context():
+        with pytest.raises(Exception):  # noqa: B017 (sqlite3 and psycopg raise their own errors)
+            RevokedAccessToken.is_denied(object())  # a parameter no driver can bind
+        assert "hot_read_connection" not in g
+        assert not RevokedAccessToken.is_denied("after-the-failure")
