@@ -6,6 +6,10 @@ Everything a ratio needs is measured in the same run, because the machine is sha
   credentials token costs one signature, so that is the token endpoint's ceiling;
 - an empty Flask route served by the same gunicorn settings: the ceiling of any endpoint on
   this stack, and the reference for JWKS, discovery and introspection;
+- two more references for the token endpoint, under the same settings: a framework-less WSGI app
+  that only signs a JWT (the ceiling of any token endpoint behind gunicorn here), and the
+  smallest client-credentials endpoint Flask and Authlib make (the stack the provider is built
+  on, with nothing of the provider's own);
 - per endpoint and concurrency: requests/s, p50 and p99 latency, errors (non-2xx responses and
   socket errors);
 - the resident size of each worker after 1,000 and after 100,000 token requests;
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +138,8 @@ class Gunicorn:
             try:
                 urllib.request.urlopen(self.url + self.ready_path, timeout=1)
                 return
+            except urllib.error.HTTPError:  # answering, if only to refuse a GET
+                return
             except OSError:
                 time.sleep(0.2)
         self.stop()
@@ -219,6 +226,21 @@ def targets(provider: Provider) -> list[Target]:
                target=0.60),
         Target("JWKS", "/jwks.json", target=0.85),
         Target("discovery", "/.well-known/openid-configuration", target=0.85),
+    ]
+
+
+EMPTY_ROUTE = "empty Flask route"
+SIGNING_ONLY = "RS256 JWT, no framework"
+FLASK_AUTHLIB = "Flask + Authlib, minimal"
+
+
+def reference_apps() -> list[tuple[str, Target]]:
+    token_request = "grant_type=client_credentials"
+    return [
+        ("bench.empty_app:app", Target(EMPTY_ROUTE, "/empty")),
+        ("bench.sign_app:app", Target(SIGNING_ONLY, "/token", token_request)),
+        ("bench.authlib_app:app", Target(FLASK_AUTHLIB, "/token", token_request,
+                                         ("bench", "bench-secret"))),
     ]
 
 
@@ -396,14 +418,17 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as scratch:
         workdir = Path(scratch)
-        empty = Gunicorn("bench.empty_app:app", workdir, ready_path="/empty")
-        empty.start()
-        try:
-            reference = measure(empty.url, Target("empty Flask route", "/empty"), workdir,
-                                args.concurrency, args.duration)
-        finally:
-            empty.stop()
-        empty_rps = {r.concurrency: r.requests_per_second for r in reference}
+        reference = []
+        for app, target in reference_apps():
+            server = Gunicorn(app, workdir, ready_path=target.path)
+            server.start()
+            try:
+                reference += measure(server.url, target, workdir, args.concurrency,
+                                     args.duration)
+            finally:
+                server.stop()
+        empty_rps = {r.concurrency: r.requests_per_second for r in reference
+                     if r.target.name == EMPTY_ROUTE}
 
         provider = Provider(workdir, args.database)
         provider.start()
@@ -444,6 +469,14 @@ def main() -> None:
               f"| {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | "
               f"{ref_name if r.target.target else ''} | {ratio} |")
     print()
+    measured = {(r.target.name, r.concurrency): r.requests_per_second for r in reference}
+    for r in results:
+        if r.target.reference == "signing":
+            ceiling = measured[SIGNING_ONLY, r.concurrency]
+            stack = measured[FLASK_AUTHLIB, r.concurrency]
+            print(f"Token endpoint at c={r.concurrency}: {r.requests_per_second / ceiling:.0%} of "
+                  f"'{SIGNING_ONLY}' (itself {ceiling / all_cores:.0%} of all-core signing), "
+                  f"{r.requests_per_second / stack:.2f}x '{FLASK_AUTHLIB}'.")
     if memory:
         early, late, served = memory
         growth = max((b - a) / a for a, b in zip(early, late, strict=False)) if early else 0
