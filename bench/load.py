@@ -61,6 +61,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    # The empty route measured just before, for a ratio free of the machine's drift.
+    paired_reference: float | None = None
 
 
 # --- the signing limit and the password cost ----------------------------------------------
@@ -286,14 +288,20 @@ def parse_wrk(output: str) -> dict:
 
 
 def measure(url: str, target: Target, workdir: Path, concurrencies: list[int],
-            seconds: float) -> list[Result]:
+            seconds: float, empty_url: str | None = None) -> list[Result]:
+    """With `empty_url`, the empty route is measured right before each run: a shared machine
+    drifts by more than 5% over the minutes a whole bench takes."""
     script = wrk_script(target, workdir)
+    empty_script = wrk_script(Target(EMPTY_ROUTE, "/empty"), workdir)
     run_wrk(url + target.path, script, 16, 2)  # warm-up, not counted
     results = []
     for concurrency in concurrencies:
+        paired = None
+        if empty_url:
+            paired = run_wrk(empty_url + "/empty", empty_script, concurrency, seconds)["rps"]
         measured = run_wrk(url + target.path, script, concurrency, seconds)
         results.append(Result(target, concurrency, measured["rps"], measured["p50"],
-                              measured["p99"], measured["errors"]))
+                              measured["p99"], measured["errors"], paired))
         print(f"#   {target.name} c={concurrency}: {measured['rps']:.0f}/s", flush=True)
     return results
 
@@ -418,34 +426,38 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as scratch:
         workdir = Path(scratch)
-        reference = []
-        for app, target in reference_apps():
-            server = Gunicorn(app, workdir, ready_path=target.path)
-            server.start()
-            try:
-                reference += measure(server.url, target, workdir, args.concurrency,
-                                     args.duration)
-            finally:
-                server.stop()
-        empty_rps = {r.concurrency: r.requests_per_second for r in reference
-                     if r.target.name == EMPTY_ROUTE}
-
+        servers = {app: Gunicorn(app, workdir, ready_path=target.path)
+                   for app, target in reference_apps()}
         provider = Provider(workdir, args.database)
-        provider.start()
         try:
+            reference = []
+            for app, target in reference_apps():
+                servers[app].start()
+                reference += measure(servers[app].url, target, workdir, args.concurrency,
+                                     args.duration)
+                if target.name != EMPTY_ROUTE:
+                    servers[app].stop()
+            # The empty route stays up, measured again beside each endpoint compared with it.
+            empty = next(servers[app] for app, t in reference_apps() if t.name == EMPTY_ROUTE)
+            empty_rps = {r.concurrency: r.requests_per_second for r in reference
+                         if r.target.name == EMPTY_ROUTE}
+
+            provider.start()
             results, memory, flows = [], None, None
             chosen = [t for t in targets(provider) if not args.only or args.only in t.name]
             if not args.skip_memory and chosen and chosen[0].reference == "signing":
                 print("# memory: 100,000 token requests ...", flush=True)
                 memory = memory_growth(provider, chosen[0], workdir)
             for target in chosen:
+                paired_with = empty.url if target.reference == "empty route" else None
                 results += measure(provider.url, target, workdir, args.concurrency,
-                                   args.duration)
+                                   args.duration, paired_with)
             if not args.skip_flows:
                 print("# whole code flows ...", flush=True)
                 flows = code_flows(provider, args.duration)
         finally:
-            provider.stop()
+            for server in [provider, *servers.values()]:
+                server.stop()
 
     print()
     print(f"RS256 ({key_size}-bit) signatures/s: {one_core:,.0f} on one core, "
@@ -461,7 +473,8 @@ def main() -> None:
         if r.target.reference == "signing":
             ref_name, ref_rps = "RS256 signing, all cores", all_cores
         else:
-            ref_name, ref_rps = "empty Flask route", empty_rps[r.concurrency]
+            ref_rps = r.paired_reference or empty_rps[r.concurrency]
+            ref_name = f"empty Flask route, {ref_rps:,.0f}/s just before"
         ratio = ""
         if r.target.target:
             ratio = f"{r.requests_per_second / ref_rps:.0%} ({r.target.target:.0%})"

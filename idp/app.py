@@ -84,7 +84,7 @@ def build(app: Flask) -> None:
 
 
 def _security_headers(response):
-    if response.mimetype == "text/html":
+    if response.headers.get("Content-Type", "").startswith("text/html"):
         for name, value in PAGE_HEADERS.items():
             response.headers.setdefault(name, value)
         response.headers.setdefault("Cache-Control", "no-store")

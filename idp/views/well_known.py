@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
@@ -67,14 +68,18 @@ def _json_response(body: bytes, etag: str) -> Response:
     """The body with an ETag, or a 304 for a matching If-None-Match. JWKS_MAX_AGE_SECONDS is
     at most the key publication lead time (config.validate), so a relying party that caches
     the JWKS for max-age has seen a next key before it signs."""
-    headers = {
-        "Cache-Control": f"public, max-age={current_app.config['JWKS_MAX_AGE_SECONDS']}",
-        "ETag": etag,
-        "Access-Control-Allow-Origin": "*",
-    }
+    headers = _headers(etag, current_app.config["JWKS_MAX_AGE_SECONDS"])
     if etag in request.headers.get("If-None-Match", ""):
         return Response(status=304, headers=headers)
-    return Response(body, mimetype="application/json", headers=headers)
+    return Response(body, headers=headers)
+
+
+@functools.lru_cache(maxsize=16)
+def _headers(etag: str, max_age: int) -> tuple[tuple[str, str], ...]:
+    """Built once per body: every relying party polls these two endpoints."""
+    return (("Content-Type", "application/json"), ("Cache-Control", f"public, max-age={max_age}"),
+            ("ETag", etag), ("Access-Control-Allow-Origin", "*"),
+            ("X-Content-Type-Options", "nosniff"))
 
 
 @bp.get("/.well-known/openid-configuration")
