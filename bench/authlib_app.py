@@ -1,22 +1,30 @@
-"""A reference for the bench: the smallest client-credentials endpoint Flask and Authlib make,
-served by the same gunicorn settings as the provider. One client held in memory (no database,
-no audit log, no throttling), a secret compared in constant time, an RS256 JWT as the token. The
-provider's /token against this shows what the provider adds to the stack it is built on."""
+"""A reference for the bench: the smallest client-credentials and introspection endpoints Flask
+and Authlib make, served by the same gunicorn settings as the provider. One client held in
+memory (no database, no audit log, no throttling), a secret compared in constant time, an RS256
+JWT as the token, checked by its signature and expiry alone (no revocation). The provider's
+endpoints against these show what the provider adds to the stack it is built on."""
 
 import hmac
+import os
 import secrets
 import time
+from pathlib import Path
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 CLIENT_ID, CLIENT_SECRET = "bench", "bench-secret"  # the bench sends these
-KEY = RSAKey.import_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+# Every worker must sign with the same key for introspection to work: the bench passes a file.
+KEY = RSAKey.import_key(Path(os.environ["BENCH_KEY_FILE"]).read_bytes()
+                        if os.environ.get("BENCH_KEY_FILE")
+                        else rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
 class Client(ClientMixin):
@@ -58,3 +66,37 @@ server.register_grant(grants.ClientCredentialsGrant)
 @app.post("/token")
 def token():
     return server.create_token_response()
+
+
+class Token(dict):
+    def is_expired(self):
+        return self["exp"] <= time.time()
+
+    def is_revoked(self):
+        return False
+
+
+class Introspection(IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = ["client_secret_basic"]
+
+    def query_token(self, token_string, token_type_hint):
+        try:
+            claims = jwt.decode(token_string, KEY, algorithms=["RS256"]).claims
+        except (JoseError, ValueError):
+            return None
+        return Token(claims)
+
+    def check_permission(self, token, client, request):
+        return token["client_id"] == client.client_id
+
+    def introspect_token(self, token):
+        return {"active": True, **token}
+
+
+server.register_endpoint(Introspection)
+
+
+@app.post("/introspect")
+def introspect():
+    return server.create_endpoint_response("introspection")
+

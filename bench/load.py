@@ -147,6 +147,13 @@ class Gunicorn:
         self.stop()
         sys.exit(f"{self.app} did not start; see {self.log_path}")
 
+    def __enter__(self) -> Gunicorn:
+        self.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
@@ -234,16 +241,51 @@ def targets(provider: Provider) -> list[Target]:
 EMPTY_ROUTE = "empty Flask route"
 SIGNING_ONLY = "RS256 JWT, no framework"
 FLASK_AUTHLIB = "Flask + Authlib, minimal"
+FLASK_AUTHLIB_INTROSPECTION = "Flask + Authlib, minimal introspection"
 
 
-def reference_apps() -> list[tuple[str, Target]]:
-    token_request = "grant_type=client_credentials"
-    return [
-        ("bench.empty_app:app", Target(EMPTY_ROUTE, "/empty")),
-        ("bench.sign_app:app", Target(SIGNING_ONLY, "/token", token_request)),
-        ("bench.authlib_app:app", Target(FLASK_AUTHLIB, "/token", token_request,
-                                         ("bench", "bench-secret"))),
-    ]
+class References:
+    """The reference servers: the empty route (kept up, to be measured again beside each
+    endpoint compared with it), the framework-less signer, and the minimal Flask + Authlib
+    endpoints."""
+
+    def __init__(self, workdir: Path):
+        key_file = workdir / "reference-key.pem"
+        key_file.write_bytes(rsa_private_pem())
+        self.empty = Gunicorn("bench.empty_app:app", workdir, ready_path="/empty")
+        self.signing_only = Gunicorn("bench.sign_app:app", workdir, ready_path="/token")
+        self.flask_authlib = Gunicorn("bench.authlib_app:app", workdir, ready_path="/token",
+                                      env={"BENCH_KEY_FILE": str(key_file)})
+
+    def run(self, workdir: Path, concurrencies: list[int], seconds: float) -> list[Result]:
+        token_request = "grant_type=client_credentials"
+        self.empty.start()
+        results = measure(self.empty.url, Target(EMPTY_ROUTE, "/empty"), workdir, concurrencies,
+                          seconds)
+        with self.signing_only:
+            results += measure(self.signing_only.url, Target(SIGNING_ONLY, "/token", token_request),
+                               workdir, concurrencies, seconds)
+        with self.flask_authlib as server:
+            auth = ("bench", "bench-secret")
+            token = post_form(f"{server.url}/token", token_request, auth)["access_token"]
+            for target in (Target(FLASK_AUTHLIB, "/token", token_request, auth),
+                           Target(FLASK_AUTHLIB_INTROSPECTION, "/introspect", f"token={token}",
+                                  auth)):
+                results += measure(server.url, target, workdir, concurrencies, seconds)
+        return results
+
+    def stop(self) -> None:
+        for server in (self.empty, self.signing_only, self.flask_authlib):
+            server.stop()
+
+
+def rsa_private_pem() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
 
 
 # --- wrk ---------------------------------------------------------------------------------
@@ -426,19 +468,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as scratch:
         workdir = Path(scratch)
-        servers = {app: Gunicorn(app, workdir, ready_path=target.path)
-                   for app, target in reference_apps()}
+        references = References(workdir)
         provider = Provider(workdir, args.database)
         try:
-            reference = []
-            for app, target in reference_apps():
-                servers[app].start()
-                reference += measure(servers[app].url, target, workdir, args.concurrency,
-                                     args.duration)
-                if target.name != EMPTY_ROUTE:
-                    servers[app].stop()
-            # The empty route stays up, measured again beside each endpoint compared with it.
-            empty = next(servers[app] for app, t in reference_apps() if t.name == EMPTY_ROUTE)
+            reference = references.run(workdir, args.concurrency, args.duration)
+            empty = references.empty
             empty_rps = {r.concurrency: r.requests_per_second for r in reference
                          if r.target.name == EMPTY_ROUTE}
 
@@ -456,8 +490,8 @@ def main() -> None:
                 print("# whole code flows ...", flush=True)
                 flows = code_flows(provider, args.duration)
         finally:
-            for server in [provider, *servers.values()]:
-                server.stop()
+            provider.stop()
+            references.stop()
 
     print()
     print(f"RS256 ({key_size}-bit) signatures/s: {one_core:,.0f} on one core, "
@@ -490,6 +524,11 @@ def main() -> None:
             print(f"Token endpoint at c={r.concurrency}: {r.requests_per_second / ceiling:.0%} of "
                   f"'{SIGNING_ONLY}' (itself {ceiling / all_cores:.0%} of all-core signing), "
                   f"{r.requests_per_second / stack:.2f}x '{FLASK_AUTHLIB}'.")
+        elif r.target.name.startswith("introspection"):
+            stack = measured[FLASK_AUTHLIB_INTROSPECTION, r.concurrency]
+            print(f"Introspection at c={r.concurrency}: {r.requests_per_second / stack:.2f}x "
+                  f"'{FLASK_AUTHLIB_INTROSPECTION}' (itself {stack / empty_rps[r.concurrency]:.0%}"
+                  " of the empty route).")
     if memory:
         early, late, served = memory
         growth = max((b - a) / a for a, b in zip(early, late, strict=False)) if early else 0
