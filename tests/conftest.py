@@ -23,9 +23,9 @@ from idp.models import User
 from idp.models import db
 from idp.security.passwords import hash_password
 
+from .helpers import PASSWORD  # noqa: E402,F401
 from .helpers import Browserless
 
-from .helpers import PASSWORD  # noqa: E402,F401
 TEST_DATABASE_URL = os.environ.get("IDP_TEST_DATABASE_URL")
 # Cheap argon2id for tests only; the shipped parameters are in config/default.toml.
 FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST_KIB": 8192, "ARGON2_PARALLELISM": 1}

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam
-from sqlalchemy import select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 
 from . import db
 from . import utcnow
-from .hot_read import HotRead
 
 
 class TokenFamily(db.Model):
@@ -106,11 +103,3 @@ class RevokedAccessToken(db.Model):
 
     jti: Mapped[str] = mapped_column(db.String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
-
-    @classmethod
-    def is_denied(cls, jti: str) -> bool:
-        """Checked on every introspection and userinfo call, hence a hot read."""
-        return _DENIED.one_or_none(db.engine, jti=jti) is not None
-
-
-_DENIED = HotRead(select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == bindparam("jti")))

@@ -11,18 +11,20 @@ from datetime import UTC
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from ..models import AccessTokenRecord
 from ..models import Client
-from ..models import RegisteredClient
 from ..models import RefreshToken
+from ..models import RegisteredClient
 from ..models import RevokedAccessToken
 from ..models import TokenFamily
 from ..models import User
 from ..models import db
 from ..models import utcnow
+from ..models.hot_read import HotRead
 from ..security.hashing import hash_secret
 
 # Claims every access token of ours carries (RFC 9068 §2.2), with their JSON types.
@@ -34,7 +36,6 @@ class AccessToken:
     """A verified, live JWT access token. `family` is None for client credentials."""
 
     claims: dict[str, Any]
-    client: RegisteredClient
     family: TokenFamily | None
 
     @property
@@ -49,14 +50,14 @@ class AccessToken:
     def get_scope(self) -> str:
         return self.scope
 
-    def get_client(self) -> RegisteredClient:
-        return self.client
+    def get_client(self) -> RegisteredClient | None:
+        return RegisteredClient.find(self.claims["client_id"])  # only /userinfo asks
 
     def get_user(self) -> User | None:
         return self.user
 
     def check_client(self, client) -> bool:
-        return self.client.client_id == client.client_id
+        return self.claims["client_id"] == client.client_id
 
     def is_expired(self) -> bool:
         return False  # checked when loaded
@@ -89,21 +90,18 @@ def load_access_token(token: str) -> AccessToken | None:
         return None
     if claims["iss"] != current_app.config["ISSUER"] or claims["exp"] <= time.time():
         return None
-    client = RegisteredClient.find(claims["client_id"])
-    if client is None or _revoked_for_client(client, claims["iat"]):
+    if _revoked(claims):
         return None
-    if RevokedAccessToken.is_denied(claims["jti"]):
-        return None
-    if claims["sub"] == client.client_id:
+    if claims["sub"] == claims["client_id"]:
         # Client credentials (RFC 9068 §2.2: the client is the subject). A user's `sub` is a
         # UUID, never a client_id, so a user's token cannot pass for one.
-        return AccessToken(claims, client, family=None)
+        return AccessToken(claims, family=None)
     record = db.session.execute(
         db.select(AccessTokenRecord).filter_by(jti=claims["jti"])
     ).scalar_one_or_none()
     if record is None or not _family_is_usable(record.family):
         return None
-    return AccessToken(claims, client, family=record.family)
+    return AccessToken(claims, family=record.family)
 
 
 def _has_required_claims(claims: dict) -> bool:
@@ -113,12 +111,23 @@ def _has_required_claims(claims: dict) -> bool:
     )
 
 
-def _revoked_for_client(client: RegisteredClient, issued_at: int) -> bool:
-    # Second resolution, as `iat`: a token issued in the very second of the revocation is
-    # revoked too, rather than one issued just before it surviving.
-    return client.tokens_revoked_at is not None and issued_at <= to_timestamp(
-        client.tokens_revoked_at
-    )
+# Whether a token's client still exists, when its tokens were last revoked wholesale, and
+# whether this one token is on the deny-list: one read on every introspection and userinfo call.
+_REVOCATION_STATE = HotRead(
+    sa.select(Client.tokens_revoked_at,
+              sa.exists().where(RevokedAccessToken.jti == sa.bindparam("jti")).label("denied"))
+    .where(Client.client_id == sa.bindparam("client_id")))
+
+
+def _revoked(claims: dict[str, Any]) -> bool:
+    state = _REVOCATION_STATE.one_or_none(db.engine, client_id=claims["client_id"],
+                                          jti=claims["jti"])
+    if state is None or state["denied"]:  # client deleted, or this token revoked (RFC 7009)
+        return True
+    # `idp tokens revoke --client`. Second resolution, as `iat`: a token issued in the very
+    # second of the revocation is revoked too, rather than one issued just before it surviving.
+    revoked_at = state["tokens_revoked_at"]
+    return revoked_at is not None and claims["iat"] <= to_timestamp(revoked_at)
 
 
 def _family_is_usable(family: TokenFamily) -> bool:

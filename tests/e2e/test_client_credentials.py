@@ -30,7 +30,8 @@ def validate_like_a_resource_server(provider, token: str, audience: str) -> tupl
                                     "exp": None})
     header = json.loads(checked.header)
     assert header["typ"] == "at+jwt" and header["alg"] == "RS256"
-    assert header["kid"] in {key["kid"] for key in json.loads(keys.export(private_keys=False))["keys"]}
+    published = json.loads(keys.export(private_keys=False))["keys"]
+    assert header["kid"] in {key["kid"] for key in published}
     return header, json.loads(checked.claims)
 
 

@@ -210,6 +210,13 @@ def test_cli_revokes_everything_of_a_client(provider, service, resource_server):
     assert provider.introspect(resource_server, before) == INACTIVE
 
 
+def test_tokens_of_a_deleted_client_are_inactive(provider, service, resource_server):
+    token = cc_token(provider, service)
+    assert provider.introspect(resource_server, token)["active"] is True
+    provider.idp("clients", "delete", service.client_id, "--yes")
+    assert provider.introspect(resource_server, token) == INACTIVE
+
+
 def test_cli_revoke_needs_exactly_one_target(provider, alice, service):
     runner = provider.app.test_cli_runner()
     for args in ([], ["--user", "alice", "--client", service.client_id]):

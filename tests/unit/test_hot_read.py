@@ -1,5 +1,6 @@
 """The ORM-free reads of the token and introspection endpoints (models/hot_read.py) return what
-the ORM would, on SQLite and on PostgreSQL alike, and give their connection back."""
+the ORM would, on SQLite and on PostgreSQL alike, and give their connection back. The
+revocation-state read is covered through the endpoints (tests/e2e/test_introspection_revocation)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from flask import g
 
 from idp.models import Client
 from idp.models import RegisteredClient
-from idp.models import RevokedAccessToken
 from idp.models import db
 
 from ..conftest import add_client
@@ -46,15 +46,6 @@ def test_a_registered_client_cannot_be_changed(app):
             registered.redirect_uris.append("https://evil.example.com/cb")
 
 
-def test_the_deny_list_read(app):
-    with app.app_context():
-        db.session.add(RevokedAccessToken(jti="revoked-jti", expires_at=datetime(2099, 1, 1)))
-        db.session.commit()
-    with app.test_request_context():
-        assert RevokedAccessToken.is_denied("revoked-jti")
-        assert not RevokedAccessToken.is_denied("live-jti")
-
-
 def test_the_reads_of_a_request_share_one_connection_returned_at_its_end(app):
     added = add_client(app)
     with app.app_context():
@@ -62,7 +53,7 @@ def test_the_reads_of_a_request_share_one_connection_returned_at_its_end(app):
         idle_before = pool.checkedout()
     with app.test_request_context():
         RegisteredClient.find(added.client_id)
-        RevokedAccessToken.is_denied("some-jti")
+        RegisteredClient.find("another-client")
         RegisteredClient.find(added.client_id)
         assert pool.checkedout() == idle_before + 1
     assert pool.checkedout() == idle_before
@@ -71,6 +62,6 @@ def test_the_reads_of_a_request_share_one_connection_returned_at_its_end(app):
 def test_a_failed_read_discards_its_connection_and_the_next_read_works(app):
     with app.test_request_context():
         with pytest.raises(Exception):  # noqa: B017 (sqlite3 and psycopg raise their own errors)
-            RevokedAccessToken.is_denied(object())  # a parameter no driver can bind
+            RegisteredClient.find(object())  # a parameter no driver can bind
         assert "hot_read_connection" not in g
-        assert not RevokedAccessToken.is_denied("after-the-failure")
+        assert RegisteredClient.find("after-the-failure") is None
