@@ -15,6 +15,7 @@ Only for reads of one row that no transaction of the request depends on.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from flask import Flask
@@ -28,7 +29,8 @@ class HotRead:
 
     def __init__(self, statement: Select):
         self.statement = statement
-        self._compiled: dict[Engine, tuple] = {}
+        # Weak: an app's engine (many, in the tests) must not outlive the app for this cache.
+        self._compiled: weakref.WeakKeyDictionary[Engine, tuple] = weakref.WeakKeyDictionary()
 
     def one_or_none(self, engine: Engine, **params: Any) -> dict[str, Any] | None:
         sql, order, columns = self._compiled.get(engine) or self._compile(engine)

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from authlib.oauth2.rfc6750 import InvalidTokenError
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
@@ -50,8 +51,11 @@ class AccessToken:
     def get_scope(self) -> str:
         return self.scope
 
-    def get_client(self) -> RegisteredClient | None:
-        return RegisteredClient.find(self.claims["client_id"])  # only /userinfo asks
+    def get_client(self) -> RegisteredClient:
+        client = RegisteredClient.find(self.claims["client_id"])  # only /userinfo asks
+        if client is None:  # deleted since the token was checked, within this request
+            raise InvalidTokenError()
+        return client
 
     def get_user(self) -> User | None:
         return self.user
