@@ -1,4 +1,5 @@
-"""Settings: config/default.toml, then an IDP_CONFIG file, then IDP_* environment, then test overrides."""
+"""Settings: config/default.toml, then an IDP_CONFIG file, then IDP_* environment, then test
+overrides."""
 
 from __future__ import annotations
 
@@ -134,7 +135,8 @@ def validate(config: Any) -> None:
         raise ConfigError(f"IDP_ENV must be production or development, not {config['ENV']!r}")
     for name in DEVELOPMENT_SECRETS:
         if len(config[name] or "") < 32:
-            raise ConfigError(f"IDP_{name} must be set to a random string of at least 32 characters")
+            raise ConfigError(
+                f"IDP_{name} must be set to a random string of at least 32 characters")
     for name in ("CLIENT_AUTH_MAX_FAILURES", "CLIENT_AUTH_WINDOW_SECONDS", "MFA_MAX_FAILURES",
                  "MFA_WINDOW_SECONDS", "MFA_PENDING_SECONDS",
                  "ACCESS_TOKEN_TTL_SECONDS", "ID_TOKEN_TTL_SECONDS"):

@@ -66,7 +66,8 @@ def validate_redirect_uri(uri: str) -> str:
     elif parts.scheme == "http":
         problem = None if parts.hostname in LOOPBACK_HOSTS else "uses http on a non-loopback host"
     elif "." not in parts.scheme:
-        problem = "uses a scheme that is neither https nor a private-use scheme like com.example.app"
+        problem = ("uses a scheme that is neither https nor a private-use scheme like "
+                   "com.example.app")
     if problem:
         raise click.BadParameter(f"{uri!r} {problem}")
     return uri

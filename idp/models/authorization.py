@@ -1,4 +1,5 @@
-"""Authorization codes: the one-time proof of a user's consent that a client exchanges for tokens."""
+"""Authorization codes: the one-time proof of a user's consent that a client exchanges for
+tokens."""
 
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ from ..models import utcnow
 
 
 def count_attempt(key: str, window_seconds: int) -> int:
-    """Add one attempt under `key` and return the attempts in the current window, this one included."""
+    """Add one attempt under `key` and return the attempts in the current window, this one
+    included."""
     now = utcnow()
     expired = RateLimitCounter.window_start <= now - timedelta(seconds=window_seconds)
     stmt = (

@@ -39,8 +39,8 @@ def _error(status: int, error: str, description: str):
 def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        return _error(400, "invalid_request",
-                      "The form expired or was not sent from this site. Reload the page and try again.")
+        return _error(400, "invalid_request", "The form expired or was not sent from this site. "
+                      "Reload the page and try again.")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

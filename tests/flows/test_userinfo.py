@@ -39,7 +39,8 @@ def test_oidcc_scope_claims(flow, scope, present, absent):
 def test_userinfo_without_token_is_401(http):
     response = http.get("/userinfo")
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"].lower().startswith("bearer")  # RFC 7235: case-insensitive
+    # RFC 7235: the scheme is case-insensitive.
+    assert response.headers["WWW-Authenticate"].lower().startswith("bearer")
 
 
 @pytest.mark.parametrize("token", ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.e30."])
