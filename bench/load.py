@@ -6,10 +6,10 @@ Everything a ratio needs is measured in the same run, because the machine is sha
   credentials token costs one signature, so that is the token endpoint's ceiling;
 - an empty Flask route served by the same gunicorn settings: the ceiling of any endpoint on
   this stack, and the reference for JWKS, discovery and introspection;
-- two more references for the token endpoint, under the same settings: a framework-less WSGI app
-  that only signs a JWT (the ceiling of any token endpoint behind gunicorn here), and the
-  smallest client-credentials endpoint Flask and Authlib make (the stack the provider is built
-  on, with nothing of the provider's own);
+- more references under the same settings: a framework-less WSGI app that only signs a JWT
+  (the ceiling of any token endpoint behind gunicorn here), and the smallest client-credentials
+  and introspection endpoints Flask and Authlib make (the stack the provider is built on, with
+  nothing of the provider's own);
 - per endpoint and concurrency: requests/s, p50 and p99 latency, errors (non-2xx responses and
   socket errors);
 - the resident size of each worker after 1,000 and after 100,000 token requests;
@@ -334,7 +334,7 @@ def measure(url: str, target: Target, workdir: Path, concurrencies: list[int],
     """With `empty_url`, the empty route is measured right before each run: a shared machine
     drifts by more than 5% over the minutes a whole bench takes."""
     script = wrk_script(target, workdir)
-    empty_script = wrk_script(Target(EMPTY_ROUTE, "/empty"), workdir)
+    empty_script = wrk_script(Target(EMPTY_ROUTE, "/empty"), workdir) if empty_url else None
     run_wrk(url + target.path, script, 16, 2)  # warm-up, not counted
     results = []
     for concurrency in concurrencies:
