@@ -1,17 +1,20 @@
 """Load benchmark: the provider under gunicorn with the shipped config/gunicorn.py, on
 127.0.0.1, driven by wrk from a separate process for a bounded time.
 
-Everything a ratio needs is measured in the same run, because the machine is shared and noisy:
-- how many RS256 signatures a second one core makes, and all cores together: a client
-  credentials token costs one signature, so that is the token endpoint's ceiling;
+Everything a ratio needs is measured in the same run, back to back, because the machine is
+shared and noisy:
+- how many RS256 signatures a second all cores make together: a client-credentials token costs
+  one signature, so that is the token endpoint's ceiling;
 - an empty Flask route served by the same gunicorn settings: the ceiling of any endpoint on
   this stack, and the reference for JWKS, discovery and introspection;
-- more references under the same settings: a framework-less WSGI app that only signs a JWT
-  (the ceiling of any token endpoint behind gunicorn here), and the smallest client-credentials
-  and introspection endpoints Flask and Authlib make (the stack the provider is built on, with
-  nothing of the provider's own);
-- per endpoint and concurrency: requests/s, p50 and p99 latency, errors (non-2xx responses and
-  socket errors);
+- beside the token and introspection endpoints, the same endpoint in reference apps under the
+  same settings: a framework-less WSGI app that only signs a JWT (the ceiling of any token
+  endpoint behind gunicorn here), and the smallest client-credentials and introspection
+  endpoints Flask and Authlib make (the stack the provider is built on, with nothing of the
+  provider's own);
+- per endpoint and concurrency, in rounds (reference first, then the endpoint, then its
+  reference-app versions): requests/s, p50 and p99 latency, errors (non-2xx responses and
+  socket errors), and the median and range of the rounds' ratios;
 - the resident size of each worker after 1,000 and after 100,000 token requests;
 - whole authorization code flows a second (authorize, sign-in with argon2id, consent, token,
   userinfo), and the cost of one password verification with the shipped argon2id settings.
@@ -34,8 +37,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -55,14 +61,36 @@ class Target:
 
 @dataclass
 class Result:
+    """One endpoint at one concurrency: the median of its rounds, errors summed."""
+
     target: Target
     concurrency: int
     requests_per_second: float
     p50_ms: float
     p99_ms: float
     errors: int
-    # The empty route measured just before, for a ratio free of the machine's drift.
-    paired_reference: float | None = None
+    # With a reference measured right before each round: its median, and the median, lowest
+    # and highest of the rounds' ratios.
+    reference: float | None = None
+    ratios: list[float] = field(default_factory=list)
+
+    @classmethod
+    def of_rounds(cls, target: Target, concurrency: int, runs: list[dict],
+                  references: list[float]) -> Result:
+        return cls(target, concurrency, median(r["rps"] for r in runs),
+                   median(r["p50"] for r in runs), median(r["p99"] for r in runs),
+                   sum(r["errors"] for r in runs), median(references) if references else None,
+                   [run["rps"] / ref for run, ref in zip(runs, references, strict=True)]
+                   if references else [])
+
+    def ratio(self) -> str:
+        """'59% (52-63%)': the median ratio, and the range of the rounds when there are more."""
+        if not self.ratios:
+            return ""
+        text = f"{median(self.ratios):.0%}"
+        if len(self.ratios) > 1:
+            text += f" ({min(self.ratios) * 100:.0f}-{max(self.ratios):.0%})"
+        return text
 
 
 # --- the signing limit and the password cost ----------------------------------------------
@@ -83,13 +111,11 @@ def signatures_per_second(seconds: float, key_size: int = 2048) -> float:
     return count / (time.perf_counter() - start)
 
 
-def signing_limits(seconds: float, key_size: int) -> tuple[float, float]:
-    """(one core, all cores): one process, then one process per core at once."""
-    one = signatures_per_second(seconds, key_size)
+def all_cores_signatures_per_second(seconds: float, key_size: int) -> float:
+    """One signing process per core, all at once."""
     cores = os.cpu_count() or 1
     with multiprocessing.Pool(cores) as pool:
-        every = sum(pool.starmap(signatures_per_second, [(seconds, key_size)] * cores))
-    return one, every
+        return sum(pool.starmap(signatures_per_second, [(seconds, key_size)] * cores))
 
 
 def password_verification_ms() -> float:
@@ -245,9 +271,9 @@ FLASK_AUTHLIB_INTROSPECTION = "Flask + Authlib, minimal introspection"
 
 
 class References:
-    """The reference servers: the empty route (kept up, to be measured again beside each
-    endpoint compared with it), the framework-less signer, and the minimal Flask + Authlib
-    endpoints."""
+    """The reference servers, all kept up for the whole run: the empty route, the
+    framework-less signer, and the minimal Flask + Authlib endpoints. Each is measured in the
+    same rounds as the provider's endpoint it explains."""
 
     def __init__(self, workdir: Path):
         key_file = workdir / "reference-key.pem"
@@ -256,23 +282,26 @@ class References:
         self.signing_only = Gunicorn("bench.sign_app:app", workdir, ready_path="/token")
         self.flask_authlib = Gunicorn("bench.authlib_app:app", workdir, ready_path="/token",
                                       env={"BENCH_KEY_FILE": str(key_file)})
+        self.companions: dict[str, list[tuple[str, Target]]] = {}
 
-    def run(self, workdir: Path, concurrencies: list[int], seconds: float) -> list[Result]:
+    def start(self) -> None:
+        for server in (self.empty, self.signing_only, self.flask_authlib):
+            server.start()
+        auth = ("bench", "bench-secret")
         token_request = "grant_type=client_credentials"
-        self.empty.start()
-        results = measure(self.empty.url, Target(EMPTY_ROUTE, "/empty"), workdir, concurrencies,
-                          seconds)
-        with self.signing_only:
-            results += measure(self.signing_only.url, Target(SIGNING_ONLY, "/token", token_request),
-                               workdir, concurrencies, seconds)
-        with self.flask_authlib as server:
-            auth = ("bench", "bench-secret")
-            token = post_form(f"{server.url}/token", token_request, auth)["access_token"]
-            for target in (Target(FLASK_AUTHLIB, "/token", token_request, auth),
-                           Target(FLASK_AUTHLIB_INTROSPECTION, "/introspect", f"token={token}",
-                                  auth)):
-                results += measure(server.url, target, workdir, concurrencies, seconds)
-        return results
+        token = post_form(f"{self.flask_authlib.url}/token", token_request, auth)["access_token"]
+        self.companions = {
+            "token": [(self.signing_only.url, Target(SIGNING_ONLY, "/token", token_request,
+                                                     reference="signing")),
+                      (self.flask_authlib.url, Target(FLASK_AUTHLIB, "/token", token_request,
+                                                      auth, reference="signing"))],
+            "introspection": [(self.flask_authlib.url, Target(
+                FLASK_AUTHLIB_INTROSPECTION, "/introspect", f"token={token}", auth))],
+        }
+
+    def companions_of(self, target: Target) -> list[tuple[str, Target]]:
+        """The reference apps' version of the provider's endpoint, if they have one."""
+        return self.companions.get(target.name.split()[0], [])
 
     def stop(self) -> None:
         for server in (self.empty, self.signing_only, self.flask_authlib):
@@ -329,23 +358,46 @@ def parse_wrk(output: str) -> dict:
             "requests": int(total.group(1)) if total else 0}
 
 
-def measure(url: str, target: Target, workdir: Path, concurrencies: list[int],
-            seconds: float, empty_url: str | None = None) -> list[Result]:
-    """With `empty_url`, the empty route is measured right before each run: a shared machine
-    drifts by more than 5% over the minutes a whole bench takes."""
-    script = wrk_script(target, workdir)
-    empty_script = wrk_script(Target(EMPTY_ROUTE, "/empty"), workdir) if empty_url else None
-    run_wrk(url + target.path, script, 16, 2)  # warm-up, not counted
+def measure(contenders: list[tuple[str, Target]], workdir: Path, concurrencies: list[int],
+            seconds: float, reference: Callable[[int, float], float] | None = None,
+            rounds: int = 1) -> list[Result]:
+    """Each (server URL, target) of `contenders`, at each concurrency, in `rounds` rounds
+    sharing `seconds`. A round measures the `reference` (requests or signatures a second,
+    given the concurrency and seconds) first, then each contender in turn, so each round gives
+    each contender a ratio. A shared machine drifts by more than 5% over the minutes a whole
+    bench takes, and as much between two runs a few seconds apart: figures taken back to back,
+    and the median of the rounds, are what hold still."""
+    runs = [(url + target.path, wrk_script(target, workdir), target)
+            for url, target in contenders]
+    for address, script, _ in runs:
+        run_wrk(address, script, 16, 2)  # warm-up, not counted
     results = []
     for concurrency in concurrencies:
-        paired = None
-        if empty_url:
-            paired = run_wrk(empty_url + "/empty", empty_script, concurrency, seconds)["rps"]
-        measured = run_wrk(url + target.path, script, concurrency, seconds)
-        results.append(Result(target, concurrency, measured["rps"], measured["p50"],
-                              measured["p99"], measured["errors"], paired))
-        print(f"#   {target.name} c={concurrency}: {measured['rps']:.0f}/s", flush=True)
+        references, measured = [], {target.name: [] for _, _, target in runs}
+        for _ in range(rounds):
+            if reference:
+                references.append(reference(concurrency, seconds / rounds))
+            for address, script, target in runs:
+                measured[target.name].append(run_wrk(address, script, concurrency,
+                                                     seconds / rounds))
+        for _, _, target in runs:
+            result = Result.of_rounds(target, concurrency, measured[target.name], references)
+            results.append(result)
+            print(f"#   {target.name} c={concurrency}: {result.requests_per_second:.0f}/s "
+                  f"{result.ratio()}", flush=True)
     return results
+
+
+def empty_route(server: Gunicorn, workdir: Path) -> Callable[[int, float], float]:
+    """The empty route's requests a second, as a reference measured on demand."""
+    script = wrk_script(Target(EMPTY_ROUTE, "/empty"), workdir)
+    return lambda concurrency, seconds: run_wrk(server.url + "/empty", script, concurrency,
+                                                 seconds)["rps"]
+
+
+def signing(key_size: int) -> Callable[[int, float], float]:
+    """All-core signatures a second, as a reference measured on demand."""
+    return lambda _concurrency, seconds: all_cores_signatures_per_second(seconds, key_size)
 
 
 def memory_growth(provider: Provider, token_target: Target, workdir: Path) -> tuple:
@@ -453,6 +505,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10, help="seconds per load run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--rounds", type=int, default=3, help="reference/endpoint pairs per "
+                        "endpoint and concurrency, sharing --duration; ratios are their median")
     parser.add_argument("--database", help="SQLAlchemy URL (default: a scratch SQLite file)")
     parser.add_argument("--only", help="run only targets whose name contains this")
     parser.add_argument("--skip-memory", action="store_true", help="skip the 100,000-request "
@@ -463,7 +517,8 @@ def main() -> None:
     cores = os.cpu_count() or 1
 
     print(f"# {cores} cores; signing limit and argon2id cost ...", flush=True)
-    one_core, all_cores = signing_limits(3, key_size)
+    one_core = signatures_per_second(3, key_size)
+    all_cores = all_cores_signatures_per_second(3, key_size)
     argon2_ms = password_verification_ms()
 
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as scratch:
@@ -471,11 +526,7 @@ def main() -> None:
         references = References(workdir)
         provider = Provider(workdir, args.database)
         try:
-            reference = references.run(workdir, args.concurrency, args.duration)
-            empty = references.empty
-            empty_rps = {r.concurrency: r.requests_per_second for r in reference
-                         if r.target.name == EMPTY_ROUTE}
-
+            references.start()
             provider.start()
             results, memory, flows = [], None, None
             chosen = [t for t in targets(provider) if not args.only or args.only in t.name]
@@ -483,9 +534,11 @@ def main() -> None:
                 print("# memory: 100,000 token requests ...", flush=True)
                 memory = memory_growth(provider, chosen[0], workdir)
             for target in chosen:
-                paired_with = empty.url if target.reference == "empty route" else None
-                results += measure(provider.url, target, workdir, args.concurrency,
-                                   args.duration, paired_with)
+                reference = (signing(key_size) if target.reference == "signing"
+                             else empty_route(references.empty, workdir))
+                results += measure([(provider.url, target), *references.companions_of(target)],
+                                   workdir, args.concurrency, args.duration, reference,
+                                   args.rounds)
             if not args.skip_flows:
                 print("# whole code flows ...", flush=True)
                 flows = code_flows(provider, args.duration)
@@ -494,41 +547,35 @@ def main() -> None:
             references.stop()
 
     print()
-    print(f"RS256 ({key_size}-bit) signatures/s: {one_core:,.0f} on one core, "
-          f"{all_cores:,.0f} on all {cores} cores. Empty Flask route: "
-          + ", ".join(f"{rps:,.0f}/s at c={c}" for c, rps in empty_rps.items()) + ".")
+    print(f"RS256 ({key_size}-bit) signatures/s at the start: {one_core:,.0f} on one core, "
+          f"{all_cores:,.0f} on all {cores} cores.")
     print(f"gunicorn: config/gunicorn.py, {worker_settings()}; wrk -t1 on the same machine, "
-          f"{args.duration:g} s per run.")
+          f"{args.duration:g} s per endpoint and concurrency, in {args.rounds} rounds. A round "
+          "measures the reference first (all-core signing for token endpoints, the empty "
+          "route for the others), then the provider's endpoint, then the reference apps' "
+          "version of it.")
     print()
-    print("| endpoint | concurrency | requests/s | p50 ms | p99 ms | errors | reference | "
-          "ratio (target) |")
-    print("|---|---:|---:|---:|---:|---:|---|---|")
-    for r in reference + results:
-        if r.target.reference == "signing":
-            ref_name, ref_rps = "RS256 signing, all cores", all_cores
-        else:
-            ref_rps = r.paired_reference or empty_rps[r.concurrency]
-            ref_name = f"empty Flask route, {ref_rps:,.0f}/s just before"
-        ratio = ""
-        if r.target.target:
-            ratio = f"{r.requests_per_second / ref_rps:.0%} ({r.target.target:.0%})"
-        print(f"| {r.target.name} | {r.concurrency} | {r.requests_per_second:,.0f} "
-              f"| {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | "
-              f"{ref_name if r.target.target else ''} | {ratio} |")
-    print()
-    measured = {(r.target.name, r.concurrency): r.requests_per_second for r in reference}
+    print("| endpoint | concurrency | requests/s | p50 ms | p99 ms | errors | reference, "
+          "median | ratio, median (range) | target |")
+    print("|---|---:|---:|---:|---:|---:|---|---|---|")
     for r in results:
-        if r.target.reference == "signing":
+        kind = "signatures" if r.target.reference == "signing" else "empty route"
+        target = f"{r.target.target:.0%}" if r.target.target else ""
+        print(f"| {r.target.name} | {r.concurrency} | {r.requests_per_second:,.0f} "
+              f"| {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {kind}, {r.reference:,.0f}/s "
+              f"| {r.ratio()} | {target} |")
+    print()
+    measured = {(r.target.name, r.concurrency): r.requests_per_second for r in results}
+    for r in results:
+        if r.target.name.startswith("token"):
             ceiling = measured[SIGNING_ONLY, r.concurrency]
             stack = measured[FLASK_AUTHLIB, r.concurrency]
             print(f"Token endpoint at c={r.concurrency}: {r.requests_per_second / ceiling:.0%} of "
-                  f"'{SIGNING_ONLY}' (itself {ceiling / all_cores:.0%} of all-core signing), "
-                  f"{r.requests_per_second / stack:.2f}x '{FLASK_AUTHLIB}'.")
+                  f"'{SIGNING_ONLY}', {r.requests_per_second / stack:.2f}x '{FLASK_AUTHLIB}'.")
         elif r.target.name.startswith("introspection"):
             stack = measured[FLASK_AUTHLIB_INTROSPECTION, r.concurrency]
             print(f"Introspection at c={r.concurrency}: {r.requests_per_second / stack:.2f}x "
-                  f"'{FLASK_AUTHLIB_INTROSPECTION}' (itself {stack / empty_rps[r.concurrency]:.0%}"
-                  " of the empty route).")
+                  f"'{FLASK_AUTHLIB_INTROSPECTION}'.")
     if memory:
         early, late, served = memory
         growth = max((b - a) / a for a, b in zip(early, late, strict=False)) if early else 0

@@ -1,0 +1,92 @@
+"""The bench's arithmetic (bench/load.py): how wrk's report is read, and how rounds pair each
+endpoint with the reference measured right before it. Nothing here times anything."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench import load
+from bench.load import Result
+from bench.load import Target
+
+WRK_REPORT = """\
+Running 3s test @ http://127.0.0.1:5000/token
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    10.41ms    2.10ms  31.20ms   80.00%
+    Req/Sec     1.48k   120.00     1.70k    70.00%
+  Latency Distribution
+     50%   10.40ms
+     75%   11.20ms
+     90%   12.90ms
+     99%   15.20ms
+  4452 requests in 3.00s, 3.10MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:   1484.00
+Transfer/sec:      1.03MB
+"""
+
+
+def test_a_wrk_report_gives_rate_latencies_and_every_kind_of_error():
+    report = load.parse_wrk(WRK_REPORT)
+    assert report == {"rps": 1484.0, "p50": 10.4, "p99": 15.2, "errors": 7, "requests": 4452}
+
+
+def test_latencies_in_microseconds_and_seconds_are_converted_to_milliseconds():
+    report = load.parse_wrk(WRK_REPORT.replace("10.40ms", "950.00us").replace("15.20ms", "1.50s"))
+    assert report["p50"] == pytest.approx(0.95)
+    assert report["p99"] == pytest.approx(1500.0)
+
+
+def test_a_report_without_a_distribution_has_no_latencies_rather_than_wrong_ones():
+    report = load.parse_wrk("Requests/sec:   10.00\n")
+    assert report["rps"] == 10.0 and report["errors"] == 0
+    assert math.isnan(report["p50"]) and math.isnan(report["p99"])
+
+
+def test_each_round_measures_the_reference_first_then_every_contender(monkeypatch, tmp_path):
+    calls = []
+    endpoint_rates = iter([600.0, 800.0, 700.0])  # provider, one per round
+    companion_rates = iter([1000.0, 1000.0, 1000.0])
+    reference_rates = iter([2000.0, 2000.0, 1000.0])
+
+    def fake_wrk(address, script, concurrency, seconds):
+        calls.append((address, concurrency, seconds))
+        if seconds == 2:  # warm-up
+            return {"rps": 0.0, "p50": 0.0, "p99": 0.0, "errors": 0, "requests": 0}
+        rate = next(endpoint_rates if "provider" in address else companion_rates)
+        return {"rps": rate, "p50": rate / 100, "p99": rate / 10, "errors": 1, "requests": 1}
+
+    def reference(concurrency, seconds):
+        calls.append(("reference", concurrency, seconds))
+        return next(reference_rates)
+
+    monkeypatch.setattr(load, "run_wrk", fake_wrk)
+    endpoint = Target("token (client credentials)", "/token", "grant_type=client_credentials",
+                      reference="signing", target=0.6)
+    companion = Target("RS256 JWT, no framework", "/token", reference="signing")
+    results = load.measure([("http://provider", endpoint), ("http://companion", companion)],
+                           tmp_path, [16], 9.0, reference, rounds=3)
+
+    measured = [call for call in calls if call[2] != 2]
+    assert measured == [("reference", 16, 3.0), ("http://provider/token", 16, 3.0),
+                        ("http://companion/token", 16, 3.0)] * 3
+    token, signer = results
+    assert (token.target, token.concurrency) == (endpoint, 16)
+    assert token.requests_per_second == 700.0  # the median round, not the mean
+    assert (token.p50_ms, token.p99_ms, token.errors) == (7.0, 70.0, 3)
+    assert token.reference == 2000.0
+    # Each round against its own reference: 600/2000, 800/2000, 700/1000.
+    assert token.ratios == pytest.approx([0.3, 0.4, 0.7])
+    assert token.ratio() == "40% (30-70%)"
+    assert signer.ratio() == "50% (50-100%)"
+
+
+def test_a_single_round_shows_its_ratio_alone_and_no_reference_shows_none():
+    run = {"rps": 900.0, "p50": 1.0, "p99": 2.0, "errors": 0}
+    target = Target("JWKS", "/jwks.json", target=0.85)
+    assert Result.of_rounds(target, 16, [run], [1000.0]).ratio() == "90%"
+    assert Result.of_rounds(target, 16, [run], []).ratio() == ""
