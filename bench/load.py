@@ -513,6 +513,8 @@ def main() -> None:
                         "memory run")
     parser.add_argument("--skip-flows", action="store_true", help="skip the code-flow run")
     args = parser.parse_args()
+    if args.rounds < 1 or args.duration / args.rounds < 1:
+        parser.error("--rounds must be at least 1, and each round needs a second of --duration")
     key_size = int(os.environ.get("IDP_KEY_SIZE", 2048))
     cores = os.cpu_count() or 1
 
