@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import MissingAuthorizationError
+from authlib.oauth2.rfc6749 import OAuth2Error
+from authlib.oauth2.rfc6749 import UnsupportedTokenTypeError
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
@@ -37,6 +41,31 @@ class JWTAccessTokenValidator(BearerTokenValidator):
         super().validate_token(token, scopes, request)
         if token.user is None:  # client credentials: there is no user to describe
             raise InvalidTokenError(realm=self.realm, extra_attributes=self.extra_attributes)
+
+
+class NoAccessTokenError(OAuth2Error):
+    """A request to /userinfo that carries no bearer token at all. RFC 6750 §3.1: the
+    challenge then names no error, as the client may not have known a token was needed; the
+    JSON body still says what is missing."""
+
+    error = "invalid_token"
+    description = "No access token: send one in the Authorization header as 'Bearer <token>'."
+    status_code = 401
+
+    def get_headers(self):
+        return [*super().get_headers(), ("WWW-Authenticate", "Bearer")]
+
+
+class BearerResourceProtector(ResourceProtector):
+    """Authlib answers a missing Authorization header, or one of another scheme, with a
+    `missing_authorization` or `unsupported_token_type` error code that RFC 6750 does not
+    define for resource requests."""
+
+    def parse_request_authorization(self, request):
+        try:
+            return super().parse_request_authorization(request)
+        except (MissingAuthorizationError, UnsupportedTokenTypeError):
+            raise NoAccessTokenError() from None
 
 
 class UserInfoEndpoint(_UserInfoEndpoint):

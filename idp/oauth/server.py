@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as _AuthorizationServer
-from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc6749 import UnsupportedResponseTypeError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
@@ -17,6 +16,7 @@ from ..security import audit
 from ..security.client_throttle import count_failure
 from ..security.client_throttle import seconds_blocked
 from ..security.client_throttle import throttle_key
+from .endpoints import BearerResourceProtector
 from .endpoints import EndSessionEndpoint
 from .endpoints import IntrospectionEndpoint
 from .endpoints import JWTAccessTokenValidator
@@ -114,7 +114,7 @@ def init_app(app: Flask) -> AuthorizationServer:
     server.register_grant(ClientCredentialsGrant)
     server.issuer_parameter = IssuerParameter()
     server.register_extension(server.issuer_parameter)
-    resource_protector = ResourceProtector()
+    resource_protector = BearerResourceProtector()
     resource_protector.register_token_validator(JWTAccessTokenValidator())
     server.register_endpoint(UserInfoEndpoint(resource_protector=resource_protector))
     server.register_endpoint(EndSessionEndpoint)

@@ -36,11 +36,17 @@ def test_oidcc_scope_claims(flow, scope, present, absent):
     assert not absent & body.keys()
 
 
-def test_userinfo_without_token_is_401(http):
-    response = http.get("/userinfo")
+@pytest.mark.parametrize("authorization", [None, "Basic dXNlcjpwYXNz", "Bearer", "Bearer "])
+def test_userinfo_without_token_is_401_with_a_bare_challenge(http, authorization):
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    response = http.get("/userinfo", headers=headers)
     assert response.status_code == 401
-    # RFC 7235: the scheme is case-insensitive.
-    assert response.headers["WWW-Authenticate"].lower().startswith("bearer")
+    # RFC 6750 §3.1: no bearer token at all, so the challenge carries no error code.
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.get_json()
+    assert body["error"] == "invalid_token"
+    assert "Authorization header" in body["error_description"]
 
 
 @pytest.mark.parametrize("token", ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.e30."])
@@ -48,6 +54,7 @@ def test_userinfo_with_bad_token_is_401(http, token):
     response = http.get("/userinfo", headers=bearer(token))
     assert response.status_code == 401
     assert response.get_json()["error"] == "invalid_token"
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
 def test_userinfo_needs_openid_scope(flow):
