@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import multiprocessing
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -38,10 +40,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from statistics import median
+
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -204,13 +209,13 @@ class Gunicorn:
 class Provider(Gunicorn):
     """The provider on a scratch database and key folder, started as bin/serve starts it."""
 
-    def __init__(self, workdir: Path, database_url: str | None):
+    def __init__(self, workdir: Path, database_url: str):
         super().__init__("wsgi:app", workdir, ready_path="/.well-known/openid-configuration")
         self.env.update({
             "IDP_ENV": "development",  # an http loopback issuer; nothing else differs
             "IDP_ISSUER": self.url,
             "IDP_KEYS_DIR": str(workdir / "keys"),
-            "IDP_DATABASE_URL": database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
+            "IDP_DATABASE_URL": database_url,
         })
 
     def idp(self, *args: str, stdin: str | None = None) -> dict:
@@ -223,6 +228,30 @@ class Provider(Gunicorn):
     def start(self) -> None:
         self.idp("db", "upgrade")
         super().start()
+
+
+@contextlib.contextmanager
+def scratch_database(url: str | None, workdir: Path) -> Iterator[str]:
+    """The provider's database for one run, so that no run meets an earlier run's keys (whose
+    passphrase died with its scratch folder) or clients: a SQLite file in the scratch folder,
+    or, for --database, a PostgreSQL schema of its own, dropped at the end."""
+    if url is None:
+        yield f"sqlite:///{workdir / 'bench.sqlite3'}"
+        return
+    server = sa.engine.make_url(url)
+    schema = f"idp_bench_{secrets.token_hex(4)}"
+    engine = sa.create_engine(server)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            yield server.update_query_dict({"options": f"-csearch_path={schema}"}) \
+                .render_as_string(hide_password=False)
+        finally:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        engine.dispose()
 
 
 def worker_settings() -> str:
@@ -507,7 +536,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--rounds", type=int, default=3, help="reference/endpoint pairs per "
                         "endpoint and concurrency, sharing --duration; ratios are their median")
-    parser.add_argument("--database", help="SQLAlchemy URL (default: a scratch SQLite file)")
+    parser.add_argument("--database", help="a PostgreSQL URL (postgresql+psycopg://...): the "
+                        "run gets a schema of its own there, dropped at the end (default: a "
+                        "scratch SQLite file)")
     parser.add_argument("--only", help="run only targets whose name contains this")
     parser.add_argument("--skip-memory", action="store_true", help="skip the 100,000-request "
                         "memory run")
@@ -515,6 +546,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 1 or args.duration / args.rounds < 1:
         parser.error("--rounds must be at least 1, and each round needs a second of --duration")
+    if args.database and not args.database.startswith("postgresql"):
+        parser.error("--database takes a PostgreSQL URL")
     key_size = int(os.environ.get("IDP_KEY_SIZE", 2048))
     cores = os.cpu_count() or 1
 
@@ -523,10 +556,11 @@ def main() -> None:
     all_cores = all_cores_signatures_per_second(3, key_size)
     argon2_ms = password_verification_ms()
 
-    with tempfile.TemporaryDirectory(prefix="idp-bench-") as scratch:
+    with (tempfile.TemporaryDirectory(prefix="idp-bench-") as scratch,
+          scratch_database(args.database, Path(scratch)) as database_url):
         workdir = Path(scratch)
         references = References(workdir)
-        provider = Provider(workdir, args.database)
+        provider = Provider(workdir, database_url)
         try:
             references.start()
             provider.start()

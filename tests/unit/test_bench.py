@@ -4,12 +4,16 @@ endpoint with the reference measured right before it. Nothing here times anythin
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
+import sqlalchemy as sa
 
 from bench import load
 from bench.load import Result
 from bench.load import Target
+
+TEST_DATABASE_URL = os.environ.get("IDP_TEST_DATABASE_URL")
 
 WRK_REPORT = """\
 Running 3s test @ http://127.0.0.1:5000/token
@@ -90,3 +94,27 @@ def test_a_single_round_shows_its_ratio_alone_and_no_reference_shows_none():
     target = Target("JWKS", "/jwks.json", target=0.85)
     assert Result.of_rounds(target, 16, [run], [1000.0]).ratio() == "90%"
     assert Result.of_rounds(target, 16, [run], []).ratio() == ""
+
+
+def test_scratch_database_is_sqlite_in_the_scratch_folder_by_default(tmp_path):
+    with load.scratch_database(None, tmp_path) as url:
+        assert url == f"sqlite:///{tmp_path / 'bench.sqlite3'}"
+
+
+@pytest.mark.skipif(not (TEST_DATABASE_URL or "").startswith("postgresql"),
+                    reason="the PostgreSQL run of the suite covers it")
+def test_scratch_database_on_postgresql_is_a_schema_dropped_at_the_end(tmp_path):
+    """A second run on the same database must not meet the first one's keys and clients."""
+    with load.scratch_database(TEST_DATABASE_URL, tmp_path) as url:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE probe (id integer)"))
+            schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+        engine.dispose()
+        assert schema.startswith("idp_bench_")
+    engine = sa.create_engine(TEST_DATABASE_URL)
+    with engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT count(*) FROM pg_namespace WHERE nspname = :name"),
+                            {"name": schema}).scalar_one()
+    engine.dispose()
+    assert left == 0
