@@ -242,8 +242,11 @@ def scratch_database(url: str | None, workdir: Path) -> Iterator[str]:
     schema = f"idp_bench_{secrets.token_hex(4)}"
     engine = sa.create_engine(server)
     try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        except sa.exc.OperationalError as exc:
+            sys.exit(f"--database {server.render_as_string()}: {exc.orig}")
         try:
             yield server.update_query_dict({"options": f"-csearch_path={schema}"}) \
                 .render_as_string(hide_password=False)
@@ -551,13 +554,12 @@ def main() -> None:
     key_size = int(os.environ.get("IDP_KEY_SIZE", 2048))
     cores = os.cpu_count() or 1
 
-    print(f"# {cores} cores; signing limit and argon2id cost ...", flush=True)
-    one_core = signatures_per_second(3, key_size)
-    all_cores = all_cores_signatures_per_second(3, key_size)
-    argon2_ms = password_verification_ms()
-
     with (tempfile.TemporaryDirectory(prefix="idp-bench-") as scratch,
           scratch_database(args.database, Path(scratch)) as database_url):
+        print(f"# {cores} cores; signing limit and argon2id cost ...", flush=True)
+        one_core = signatures_per_second(3, key_size)
+        all_cores = all_cores_signatures_per_second(3, key_size)
+        argon2_ms = password_verification_ms()
         workdir = Path(scratch)
         references = References(workdir)
         provider = Provider(workdir, database_url)
