@@ -61,6 +61,13 @@ def test_short_password_is_refused(app, cli):
     assert count(app, User) == 0
 
 
+def test_common_password_is_refused(app, cli):
+    result = run(cli, "users", "create", "bob", "--email", "b@example.com", "--name", "B",
+                 "--password-stdin", input="iloveyou\n")
+    assert result.exit_code != 0 and "most common" in result.stderr
+    assert count(app, User) == 0
+
+
 def test_users_list_json(cli):
     create_alice(cli)
     users = json.loads(run(cli, "users", "list", "--json").output)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError
@@ -31,15 +33,35 @@ def _hasher() -> PasswordHasher:
 
 
 def check_policy(password: str) -> None:
-    """ASVS 6.2.1/6.2.9: length rules only, no composition rules."""
+    """ASVS 6.2.1/6.2.9: length rules, no composition rules; ASVS 6.2.4/6.2.12: not one of
+    the passwords attackers try first."""
     if len(password) < MIN_LENGTH:
         raise PasswordPolicyError(f"Password must be at least {MIN_LENGTH} characters.")
     if len(password) > MAX_LENGTH:
         raise PasswordPolicyError(f"Password must be at most {MAX_LENGTH} characters.")
+    if password.lower() in _common_passwords():
+        raise PasswordPolicyError("This password is among the most common ones, which attackers "
+                                  "try first. Choose another.")
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    """zxcvbn's list of the 30,000 most common passwords in public breach corpora, lower-case.
+    Loaded when a password is first set (a few MB a process), never on the sign-in path."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
 
 
 def hash_password(password: str) -> str:
+    """A new password: the policy applies."""
     check_policy(password)
+    return _hasher().hash(password)
+
+
+def rehash_password(password: str) -> str:
+    """A password that just verified, under the current argon2 parameters. It met the policy
+    of its day, so it is not checked again: a sign-in never fails for a stricter policy."""
     return _hasher().hash(password)
 
 

@@ -17,8 +17,8 @@ from ..models import db
 from ..security import audit
 from ..security import mfa
 from ..security import rate_limit
-from ..security.passwords import hash_password
 from ..security.passwords import needs_rehash
+from ..security.passwords import rehash_password
 from ..security.passwords import verify_password
 from ..sessions import ACR_MFA
 from ..sessions import ACR_PASSWORD
@@ -76,7 +76,7 @@ def login():
     rate_limit.reset(account_key)
     rate_limit.refund(ip_key)  # an address shared by many users is limited on failures only
     if needs_rehash(user.password_hash):  # argon2 parameters were raised since it was set
-        user.password_hash = hash_password(password)
+        user.password_hash = rehash_password(password)
         db.session.commit()
     if user.has_totp:  # not signed in yet: the second factor decides
         session["mfa_pending"] = {"user_id": user.id, "since": int(time.time())}

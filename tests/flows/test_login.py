@@ -2,6 +2,11 @@
 
 import logging
 
+from argon2 import PasswordHasher
+
+from idp.models import User
+from idp.models import db
+
 from ..conftest import add_user
 from ..conftest import make_app
 from ..helpers import PASSWORD
@@ -121,3 +126,16 @@ def test_consent_without_pending_request_is_an_error_page(http, user):
     token = csrf_token(http.get("/logout").get_data(as_text=True))
     response = http.post("/consent", data={"decision": "allow", "csrf_token": token})
     assert response.status_code == 400
+
+
+def test_a_common_password_set_before_the_list_still_signs_in_and_is_rehashed(app, http, user):
+    """The policy applies when a password is set, never at sign-in: a stricter list must not
+    lock out a user whose password is upgraded to new argon2 parameters on the way in."""
+    old_hash = PasswordHasher(time_cost=1, memory_cost=4096, parallelism=1).hash("password1")
+    with app.app_context():
+        db.session.execute(db.update(User).values(password_hash=old_hash))
+        db.session.commit()
+    assert post_login(http, "alice", "password1").status_code == 303
+    with app.app_context():
+        new_hash = db.session.execute(db.select(User.password_hash)).scalar_one()
+    assert new_hash != old_hash and "m=8192" in new_hash

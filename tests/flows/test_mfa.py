@@ -125,6 +125,8 @@ def test_password_change_checks_and_ends_other_sessions(app, http, user):
     assert change("wrong", "a brand new passphrase", "a brand new passphrase").status_code == 400
     assert change(PASSWORD, "a brand new passphrase", "different").status_code == 400
     assert change(PASSWORD, "short", "short").status_code == 400
+    common = change(PASSWORD, "Password1", "Password1")  # "password1", whatever the case
+    assert common.status_code == 400 and "most common" in common.get_data(as_text=True)
     assert signed_in(other)
     done = change(PASSWORD, "a brand new passphrase", "a brand new passphrase")
     assert done.status_code == 200 and "has been changed" in done.get_data(as_text=True)
