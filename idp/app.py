@@ -34,6 +34,18 @@ PAGE_HEADERS = {
 }
 
 
+# Browser apps (public clients on a page of their own origin) call these with fetch(): a code
+# and its verifier, a bearer token, a token to revoke. None of them uses cookies, so any origin
+# may read the answer, and credentialed requests stay refused. /authorize is never among them
+# (draft-ietf-oauth-browser-based-apps; RFC 9700 §4.2.4). JWKS and discovery set their own.
+CORS_ENDPOINTS = frozenset({"oauth.token", "oauth.userinfo", "oauth.revoke"})
+CORS_PREFLIGHT_HEADERS = (
+    ("Access-Control-Allow-Methods", "GET, POST"),
+    ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+    ("Access-Control-Max-Age", "600"),
+)
+
+
 class CookieSessionInterface(SecureCookieSessionInterface):
     """Flask's signed cookie session, without parsing cookies or building a signer for a request
     whose Cookie header cannot hold the session cookie: nearly every call to the token,
@@ -92,6 +104,12 @@ def _security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if request.endpoint in ("oauth.authorize", "oauth.end_session"):
         response.headers.setdefault("Referrer-Policy", "no-referrer")
+    elif request.endpoint in CORS_ENDPOINTS:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        if request.method == "OPTIONS":
+            response.headers.extend(CORS_PREFLIGHT_HEADERS)
+        else:  # so that the app can read why a bearer token was refused
+            response.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate"
     return response
 
 
