@@ -61,8 +61,9 @@ def hash_password(password: str) -> str:
 
 def rehash_password(password: str) -> str:
     """A password that just verified, under the current argon2 parameters. It met the policy
-    of its day, so it is not checked again: a sign-in never fails for a stricter policy."""
-    return _hasher().hash(password)
+    of its day, so it is not checked again: a sign-in never fails for a stricter policy. What
+    verified is its first MAX_LENGTH characters (verify_password), so that is what is kept."""
+    return _hasher().hash(password[:MAX_LENGTH])
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:

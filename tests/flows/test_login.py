@@ -139,3 +139,15 @@ def test_a_common_password_set_before_the_list_still_signs_in_and_is_rehashed(ap
     with app.app_context():
         new_hash = db.session.execute(db.select(User.password_hash)).scalar_one()
     assert new_hash != old_hash and "m=8192" in new_hash
+
+
+def test_a_rehash_keeps_what_was_verified_so_the_next_sign_in_still_works(app, http, user):
+    """verify_password compares the first 256 characters; typing more still signs in, and the
+    upgraded hash must be of those 256, or the real password would stop working."""
+    password = "p" * 256
+    old_hash = PasswordHasher(time_cost=1, memory_cost=4096, parallelism=1).hash(password)
+    with app.app_context():
+        db.session.execute(db.update(User).values(password_hash=old_hash))
+        db.session.commit()
+    assert post_login(http, "alice", password + " and more").status_code == 303
+    assert post_login(app.test_client(), "alice", password).status_code == 303
