@@ -198,3 +198,9 @@ def test_every_command_has_help(cli):
                  ["clients", "create", "--help"], ["clients", "rotate-secret", "--help"],
                  ["tokens", "--help"], ["tokens", "revoke", "--help"]):
         assert run(cli, *args).exit_code == 0
+
+
+def test_client_ids_never_read_as_an_option():
+    """`idp clients delete ID` must work for every generated id."""
+    default = Client.__table__.c.client_id.default.arg
+    assert not any(default(None).startswith("-") for _ in range(2000))

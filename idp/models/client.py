@@ -84,8 +84,10 @@ class Client(db.Model, ClientRules):
     __tablename__ = "clients"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # 128 random bits in hex: an id that began with "-" (1 in 64 of base64url ones) would read
+    # as an option on the command line (`idp clients delete -x...` fails).
     client_id: Mapped[str] = mapped_column(
-        db.String(64), unique=True, default=lambda: secrets.token_urlsafe(16)
+        db.String(64), unique=True, default=lambda: secrets.token_hex(16)
     )
     # HMAC-SHA-256 of a 256-bit random secret (security/hashing.py); None for a public client.
     secret_hash: Mapped[str | None] = mapped_column(db.String(64))
