@@ -148,24 +148,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Gunicorn:
-    """A WSGI app under gunicorn with config/gunicorn.py on a free loopback port."""
+class Server:
+    """A server process on a free loopback port, up once `ready_path` answers."""
 
-    def __init__(self, app: str, workdir: Path, env: dict[str, str] | None = None,
+    def __init__(self, name: str, workdir: Path, env: dict[str, str] | None = None,
                  ready_path: str = "/"):
-        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ready_path = ready_path
-        self.env = {**os.environ, **(env or {}), "IDP_BIND": f"127.0.0.1:{self.port}"}
-        self.log_path = workdir / f"{app.split(':')[0].replace('.', '_')}.log"
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = workdir / f"{name}.log"
         self.process: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
 
     def start(self) -> None:
         log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", self.app],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -176,9 +177,9 @@ class Gunicorn:
             except OSError:
                 time.sleep(0.2)
         self.stop()
-        sys.exit(f"{self.app} did not start; see {self.log_path}")
+        sys.exit(f"{self.log_path.stem} did not start; see {self.log_path}")
 
-    def __enter__(self) -> Gunicorn:
+    def __enter__(self) -> Server:
         self.start()
         return self
 
@@ -189,6 +190,19 @@ class Gunicorn:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
+
+
+class Gunicorn(Server):
+    """A WSGI app under gunicorn with config/gunicorn.py."""
+
+    def __init__(self, app: str, workdir: Path, env: dict[str, str] | None = None,
+                 ready_path: str = "/"):
+        super().__init__(app.split(":")[0].replace(".", "_"), workdir, env, ready_path)
+        self.app = app
+        self.env["IDP_BIND"] = f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", self.app]
 
     def worker_rss_mib(self) -> list[float]:
         """Resident size of each worker (the master's children), from /proc."""
@@ -228,6 +242,44 @@ class Provider(Gunicorn):
     def start(self) -> None:
         self.idp("db", "upgrade")
         super().start()
+
+
+NODE_DIR = ROOT / "bench" / "node_oidc_provider"
+NODE_MINIMUM = (20, 19)  # oidc-provider 9's engines field
+
+
+class NodeOidcProvider(Server):
+    """node-oidc-provider v9, configured like the provider (bench/node_oidc_provider/server.mjs):
+    issue 6 sets the provider against it. One process per core, as gunicorn has one worker per
+    core. bench/run installs it with npm where a recent enough Node.js is on the PATH."""
+
+    CLIENT = ("bench", "bench-secret")
+
+    def __init__(self, workdir: Path, key_file: Path):
+        super().__init__("node_oidc_provider", workdir, ready_path="/jwks")
+        self.env.update({
+            "PORT": str(self.port), "BENCH_KEY_FILE": str(key_file), "BENCH_AUDIENCE": API,
+            "BENCH_CLIENT_ID": self.CLIENT[0], "BENCH_CLIENT_SECRET": self.CLIENT[1],
+            "WORKERS": os.environ.get("IDP_WORKERS", str(os.cpu_count() or 1)),
+        })
+
+    def command(self) -> list[str]:
+        return ["node", str(NODE_DIR / "server.mjs")]
+
+    @staticmethod
+    def unavailable() -> str | None:
+        """Why it cannot run here, or None."""
+        try:
+            version = subprocess.run(["node", "--version"], capture_output=True, text=True,
+                                     check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "no Node.js on the PATH"
+        found = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+        if found < NODE_MINIMUM:
+            return f"Node.js {version} is older than v{'.'.join(map(str, NODE_MINIMUM))}"
+        if not (NODE_DIR / "node_modules" / "oidc-provider").is_dir():
+            return "not installed (bench/run installs it with npm)"
+        return None
 
 
 @contextlib.contextmanager
@@ -300,12 +352,14 @@ EMPTY_ROUTE = "empty Flask route"
 SIGNING_ONLY = "RS256 JWT, no framework"
 FLASK_AUTHLIB = "Flask + Authlib, minimal"
 FLASK_AUTHLIB_INTROSPECTION = "Flask + Authlib, minimal introspection"
+NODE_OIDC_PROVIDER = "node-oidc-provider 9"
 
 
 class References:
     """The reference servers, all kept up for the whole run: the empty route, the
-    framework-less signer, and the minimal Flask + Authlib endpoints. Each is measured in the
-    same rounds as the provider's endpoint it explains."""
+    framework-less signer, the minimal Flask + Authlib endpoints and, where Node.js allows,
+    node-oidc-provider. Each is measured in the same rounds as the provider's endpoint it
+    explains."""
 
     def __init__(self, workdir: Path):
         key_file = workdir / "reference-key.pem"
@@ -314,10 +368,17 @@ class References:
         self.signing_only = Gunicorn("bench.sign_app:app", workdir, ready_path="/token")
         self.flask_authlib = Gunicorn("bench.authlib_app:app", workdir, ready_path="/token",
                                       env={"BENCH_KEY_FILE": str(key_file)})
+        self.servers: list[Server] = [self.empty, self.signing_only, self.flask_authlib]
+        self.node: NodeOidcProvider | None = None
+        if reason := NodeOidcProvider.unavailable():
+            print(f"# {NODE_OIDC_PROVIDER}: left out, {reason}", flush=True)
+        else:
+            self.node = NodeOidcProvider(workdir, key_file)
+            self.servers.append(self.node)
         self.companions: dict[str, list[tuple[str, Target]]] = {}
 
     def start(self) -> None:
-        for server in (self.empty, self.signing_only, self.flask_authlib):
+        for server in self.servers:
             server.start()
         auth = ("bench", "bench-secret")
         token_request = "grant_type=client_credentials"
@@ -330,13 +391,24 @@ class References:
             "introspection": [(self.flask_authlib.url, Target(
                 FLASK_AUTHLIB_INTROSPECTION, "/introspect", f"token={token}", auth))],
         }
+        if self.node:
+            # Its JWT access tokens are not stored, so it cannot introspect them: no
+            # introspection row. It grants no scope unless asked; the provider, all allowed.
+            node_token_request = f"{token_request}&scope=bench%3Aread%20bench%3Awrite"
+            self.companions["token"].append((self.node.url, Target(
+                NODE_OIDC_PROVIDER, "/token", node_token_request, self.node.CLIENT,
+                reference="signing")))
+            self.companions["JWKS"] = [(self.node.url, Target(f"{NODE_OIDC_PROVIDER} JWKS",
+                                                              "/jwks"))]
+            self.companions["discovery"] = [(self.node.url, Target(
+                f"{NODE_OIDC_PROVIDER} discovery", "/.well-known/openid-configuration"))]
 
     def companions_of(self, target: Target) -> list[tuple[str, Target]]:
         """The reference apps' version of the provider's endpoint, if they have one."""
         return self.companions.get(target.name.split()[0], [])
 
     def stop(self) -> None:
-        for server in (self.empty, self.signing_only, self.flask_authlib):
+        for server in self.servers:
             server.stop()
 
 
@@ -608,12 +680,18 @@ def main() -> None:
         if r.target.name.startswith("token"):
             ceiling = measured[SIGNING_ONLY, r.concurrency]
             stack = measured[FLASK_AUTHLIB, r.concurrency]
+            node = measured.get((NODE_OIDC_PROVIDER, r.concurrency))
             print(f"Token endpoint at c={r.concurrency}: {r.requests_per_second / ceiling:.0%} of "
-                  f"'{SIGNING_ONLY}', {r.requests_per_second / stack:.2f}x '{FLASK_AUTHLIB}'.")
+                  f"'{SIGNING_ONLY}', {r.requests_per_second / stack:.2f}x '{FLASK_AUTHLIB}'"
+                  + (f", {r.requests_per_second / node:.2f}x '{NODE_OIDC_PROVIDER}'."
+                     if node else "."))
         elif r.target.name.startswith("introspection"):
             stack = measured[FLASK_AUTHLIB_INTROSPECTION, r.concurrency]
             print(f"Introspection at c={r.concurrency}: {r.requests_per_second / stack:.2f}x "
                   f"'{FLASK_AUTHLIB_INTROSPECTION}'.")
+        elif node := measured.get((f"{NODE_OIDC_PROVIDER} {r.target.name}", r.concurrency)):
+            print(f"{r.target.name} at c={r.concurrency}: {r.requests_per_second / node:.2f}x "
+                  f"'{NODE_OIDC_PROVIDER}'.")
     if memory:
         early, late, served = memory
         growth = max((b - a) / a for a, b in zip(early, late, strict=False)) if early else 0

@@ -118,3 +118,39 @@ def test_scratch_database_on_postgresql_is_a_schema_dropped_at_the_end(tmp_path)
                             {"name": schema}).scalar_one()
     engine.dispose()
     assert left == 0
+
+
+def _fake_node(directory, version: str) -> None:
+    node = directory / "node"
+    node.write_text(f"#!/bin/sh\necho {version}\n")
+    node.chmod(0o755)
+
+
+@pytest.mark.parametrize(("version", "installed", "reason"), [
+    (None, True, "no Node.js on the PATH"),
+    ("v18.19.0", True, "Node.js v18.19.0 is older than v20.19"),
+    ("v20.18.3", True, "Node.js v20.18.3 is older than v20.19"),
+    ("v20.20.2", False, "not installed (bench/run installs it with npm)"),
+    ("v20.20.2", True, None),
+    ("v24.1.0", True, None),
+])
+def test_node_oidc_provider_runs_only_where_node_and_its_packages_allow(
+        monkeypatch, tmp_path, version, installed, reason):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if version:
+        _fake_node(bin_dir, version)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    package_dir = tmp_path / "node_oidc_provider"
+    if installed:
+        (package_dir / "node_modules" / "oidc-provider").mkdir(parents=True)
+    monkeypatch.setattr(load, "NODE_DIR", package_dir)
+    assert load.NodeOidcProvider.unavailable() == reason
+
+
+def test_without_node_the_references_leave_node_oidc_provider_out(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    references = load.References(tmp_path)
+    assert references.node is None
+    assert all(not isinstance(server, load.NodeOidcProvider) for server in references.servers)
+    assert "node-oidc-provider 9: left out, no Node.js on the PATH" in capsys.readouterr().out
