@@ -44,6 +44,11 @@ def query_of(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
+def wrong_secret(secret: str) -> str:
+    """The secret with its first character changed: as long, never equal to it."""
+    return ("y" if secret[0] == "x" else "x") + secret[1:]
+
+
 def basic_auth(client_id: str, secret: str) -> dict[str, str]:
     raw = f"{client_id}:{secret}".encode()
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}

@@ -18,6 +18,8 @@ from idp.models import AccessTokenRecord
 from idp.models import Client
 from idp.models import db
 
+from ..helpers import wrong_secret
+
 ORDERS_API = "https://api.example.com/orders"
 
 
@@ -106,7 +108,7 @@ def test_grant_must_be_registered_and_client_confidential(provider, service):
 
 
 def test_wrong_or_missing_secret_is_401_invalid_client(provider, service):
-    service.secret = "x" + service.secret[1:]
+    service.secret = wrong_secret(service.secret)
     refused = provider.client_credentials(service)
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
     assert refused.headers["WWW-Authenticate"].startswith("Basic")
