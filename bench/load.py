@@ -266,12 +266,18 @@ class NodeOidcProvider(Server):
     def command(self) -> list[str]:
         return ["node", str(NODE_DIR / "server.mjs")]
 
+    def describe(self) -> str:
+        """What ran, for the report: the package's version, Node.js's, the process count."""
+        package = json.loads((NODE_DIR / "node_modules" / "oidc-provider" / "package.json")
+                             .read_text())
+        return (f"oidc-provider {package['version']} on Node.js {_node_version()}, "
+                f"{self.env['WORKERS']} worker processes")
+
     @staticmethod
     def unavailable() -> str | None:
         """Why it cannot run here, or None."""
         try:
-            version = subprocess.run(["node", "--version"], capture_output=True, text=True,
-                                     check=True).stdout.strip()
+            version = _node_version()
         except (OSError, subprocess.CalledProcessError):
             return "no Node.js on the PATH"
         found = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
@@ -280,6 +286,11 @@ class NodeOidcProvider(Server):
         if not (NODE_DIR / "node_modules" / "oidc-provider").is_dir():
             return "not installed (bench/run installs it with npm)"
         return None
+
+
+def _node_version() -> str:
+    return subprocess.run(["node", "--version"], capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 @contextlib.contextmanager
@@ -664,6 +675,8 @@ def main() -> None:
           "measures the reference first (all-core signing for token endpoints, the empty "
           "route for the others), then the provider's endpoint, then the reference apps' "
           "version of it.")
+    if references.node:
+        print(f"{NODE_OIDC_PROVIDER}: {references.node.describe()}.")
     print()
     print("| endpoint | concurrency | requests/s | p50 ms | p99 ms | errors | reference, "
           "median | ratio, median (range) | target |")

@@ -154,3 +154,17 @@ def test_without_node_the_references_leave_node_oidc_provider_out(monkeypatch, t
     assert references.node is None
     assert all(not isinstance(server, load.NodeOidcProvider) for server in references.servers)
     assert "node-oidc-provider 9: left out, no Node.js on the PATH" in capsys.readouterr().out
+
+
+def test_the_report_names_the_node_oidc_provider_and_node_versions(monkeypatch, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_node(bin_dir, "v22.12.0")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("IDP_WORKERS", "3")
+    package = tmp_path / "node_oidc_provider" / "node_modules" / "oidc-provider"
+    package.mkdir(parents=True)
+    (package / "package.json").write_text('{"name": "oidc-provider", "version": "9.13.3"}')
+    monkeypatch.setattr(load, "NODE_DIR", tmp_path / "node_oidc_provider")
+    node = load.NodeOidcProvider(tmp_path, tmp_path / "key.pem")
+    assert node.describe() == "oidc-provider 9.13.3 on Node.js v22.12.0, 3 worker processes"
