@@ -52,6 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 API = "https://api.example.com/bench"
 MEMORY_REQUESTS = (1_000, 100_000)
+# The client the reference apps know (bench/authlib_app.py, bench/node_oidc_provider).
+REFERENCE_CLIENT = ("bench", "bench-secret")
 
 
 @dataclass
@@ -253,13 +255,11 @@ class NodeOidcProvider(Server):
     issue 6 sets the provider against it. One process per core, as gunicorn has one worker per
     core. bench/run installs it with npm where a recent enough Node.js is on the PATH."""
 
-    CLIENT = ("bench", "bench-secret")
-
     def __init__(self, workdir: Path, key_file: Path):
         super().__init__("node_oidc_provider", workdir, ready_path="/jwks")
         self.env.update({
             "PORT": str(self.port), "BENCH_KEY_FILE": str(key_file), "BENCH_AUDIENCE": API,
-            "BENCH_CLIENT_ID": self.CLIENT[0], "BENCH_CLIENT_SECRET": self.CLIENT[1],
+            "BENCH_CLIENT_ID": REFERENCE_CLIENT[0], "BENCH_CLIENT_SECRET": REFERENCE_CLIENT[1],
             "WORKERS": os.environ.get("IDP_WORKERS", str(os.cpu_count() or 1)),
         })
 
@@ -391,7 +391,7 @@ class References:
     def start(self) -> None:
         for server in self.servers:
             server.start()
-        auth = ("bench", "bench-secret")
+        auth = REFERENCE_CLIENT
         token_request = "grant_type=client_credentials"
         token = post_form(f"{self.flask_authlib.url}/token", token_request, auth)["access_token"]
         self.companions = {
@@ -407,7 +407,7 @@ class References:
             # introspection row. It grants no scope unless asked; the provider, all allowed.
             node_token_request = f"{token_request}&scope=bench%3Aread%20bench%3Awrite"
             self.companions["token"].append((self.node.url, Target(
-                NODE_OIDC_PROVIDER, "/token", node_token_request, self.node.CLIENT,
+                NODE_OIDC_PROVIDER, "/token", node_token_request, auth,
                 reference="signing")))
             self.companions["JWKS"] = [(self.node.url, Target(f"{NODE_OIDC_PROVIDER} JWKS",
                                                               "/jwks"))]
