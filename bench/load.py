@@ -48,6 +48,8 @@ from statistics import median
 
 import sqlalchemy as sa
 
+from bench import sampling
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 API = "https://api.example.com/bench"
@@ -166,9 +168,9 @@ class Server:
         raise NotImplementedError
 
     def start(self) -> None:
-        log = self.log_path.open("w")
-        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT)
+        with self.log_path.open("w") as log:  # the server keeps its own copy
+            self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -206,16 +208,25 @@ class Gunicorn(Server):
     def command(self) -> list[str]:
         return [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", self.app]
 
-    def worker_rss_mib(self) -> list[float]:
-        """Resident size of each worker (the master's children), from /proc."""
-        sizes = []
+    def worker_pids(self) -> list[int]:
+        """The workers: the master's children, from /proc."""
+        pids = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) != self.process.pid:
-                    continue
-                status = (stat.parent / "status").read_text()
-            except (OSError, IndexError, ValueError):
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == self.process.pid:
+                pids.append(int(stat.parent.name))
+        return sorted(pids)
+
+    def worker_rss_mib(self) -> list[float]:
+        """Resident size of each worker, from /proc."""
+        sizes = []
+        for pid in self.worker_pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:  # gone meanwhile
                 continue
             rss_kib = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
             sizes.append(rss_kib / 1024)
@@ -418,6 +429,9 @@ class References:
         """The reference apps' version of the provider's endpoint, if they have one."""
         return self.companions.get(target.name.split()[0], [])
 
+    def gunicorn_at(self, url: str) -> Gunicorn | None:
+        return next((s for s in self.servers if isinstance(s, Gunicorn) and s.url == url), None)
+
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
@@ -527,6 +541,55 @@ def memory_growth(provider: Provider, token_target: Target, workdir: Path) -> tu
     return early, provider.worker_rss_mib(), served
 
 
+# --- where the workers' time goes (--profile) ---------------------------------------------
+
+def profile_under_load(server: Gunicorn, target: Target, workdir: Path, concurrency: int,
+                       seconds: int) -> sampling.Profile:
+    """py-spy on every worker of `server` while wrk drives `target`, once the load is steady."""
+    script = wrk_script(target, workdir)
+    load = subprocess.Popen(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds + 2}s", "-s",
+                             str(script), server.url + target.path], stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+        return sampling.record(server.worker_pids(), seconds, workdir)
+    finally:
+        load.wait()
+
+
+def profile_targets(chosen: list[Target], provider: Provider, references: References,
+                    workdir: Path, concurrency: int,
+                    seconds: int) -> list[tuple[str, sampling.Profile]]:
+    """Each endpoint in the provider, then in each reference app under gunicorn (py-spy cannot
+    see into node-oidc-provider)."""
+    profiles = []
+    for target in chosen:
+        contenders = [(provider, target)]
+        contenders += [(references.gunicorn_at(url), companion)
+                       for url, companion in references.companions_of(target)]
+        for server, contender in contenders:
+            if server is not None:
+                print(f"# profiling {contender.name} ...", flush=True)
+                profiles.append((contender.name, profile_under_load(server, contender, workdir,
+                                                                    concurrency, seconds)))
+    return profiles
+
+
+def print_profile(name: str, concurrency: int, profile: sampling.Profile) -> None:
+    print(f"Where the workers' CPU time goes: {name}, c={concurrency}. They were on a CPU "
+          f"{profile.on_cpu:.0%} of the time; {profile.total:,} samples of it.")
+    print()
+    print("| layer | share |")
+    print("|---|---:|")
+    for layer, share in profile.layers():
+        print(f"| {layer} | {share:.1%} |")
+    print()
+    print("| function (own time) | layer | share |")
+    print("|---|---|---:|")
+    for function, layer, share in profile.functions():
+        print(f"| {function} | {layer} | {share:.1%} |")
+    print()
+
+
 # --- whole authorization code flows --------------------------------------------------------
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -629,11 +692,16 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true", help="skip the 100,000-request "
                         "memory run")
     parser.add_argument("--skip-flows", action="store_true", help="skip the code-flow run")
+    parser.add_argument("--profile", action="store_true", help="then sample the workers of "
+                        "each gunicorn server with py-spy while wrk drives its endpoint, and "
+                        "print where their time goes")
     args = parser.parse_args()
     if args.rounds < 1 or args.duration / args.rounds < 1:
         parser.error("--rounds must be at least 1, and each round needs a second of --duration")
     if args.database and not args.database.startswith("postgresql"):
         parser.error("--database takes a PostgreSQL URL")
+    if args.profile and (reason := sampling.unavailable()):
+        parser.error(f"--profile: {reason}")
     key_size = int(os.environ.get("IDP_KEY_SIZE", 2048))
     cores = os.cpu_count() or 1
 
@@ -649,7 +717,7 @@ def main() -> None:
         try:
             references.start()
             provider.start()
-            results, memory, flows = [], None, None
+            results, memory, flows, profiles = [], None, None, []
             chosen = [t for t in targets(provider) if not args.only or args.only in t.name]
             if not args.skip_memory and chosen and chosen[0].reference == "signing":
                 print("# memory: 100,000 token requests ...", flush=True)
@@ -663,6 +731,9 @@ def main() -> None:
             if not args.skip_flows:
                 print("# whole code flows ...", flush=True)
                 flows = code_flows(provider, args.duration)
+            if args.profile:
+                profiles = profile_targets(chosen, provider, references, workdir,
+                                           args.concurrency[0], max(1, round(args.duration)))
         finally:
             provider.stop()
             references.stop()
@@ -717,6 +788,10 @@ def main() -> None:
         print(f"Authorization code flows (authorize, sign-in, consent, token, userinfo): "
               f"{rate:.1f}/s, {rate / cores:.1f}/s per core, {failed} failed.")
     print(f"One argon2id password verification with the shipped parameters: {argon2_ms:.0f} ms.")
+    if profiles:
+        print()
+    for name, profile in profiles:
+        print_profile(name, args.concurrency[0], profile)
 
 
 if __name__ == "__main__":
