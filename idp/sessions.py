@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from flask import current_app
 from flask import g
 from flask import session
+from flask import url_for
 
 from .models import LoginSession
 from .models import User
@@ -105,3 +107,14 @@ def end_all_sessions_of(user: User, keep: LoginSession | None = None) -> int:
     if keep is not None:
         stmt = stmt.where(LoginSession.id != keep.id)
     return db.session.execute(stmt.values(ended_at=utcnow())).rowcount
+
+
+def parked_authorization_url() -> str | None:
+    """The /authorize URL that resumes the request parked while the user signs in, enrols a
+    factor or consents; None when nothing is parked. Its parameters are named by whoever wrote
+    the link, so they go into the query string as they are: as url_for's keyword arguments,
+    `endpoint` or `_method` would break the URL and `_external` would vanish from it."""
+    pending = session.get("pending_authz")
+    if not pending:
+        return None
+    return url_for("oauth.authorize") + "?" + urlencode(pending["args"])

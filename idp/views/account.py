@@ -29,6 +29,7 @@ from ..security.passwords import verify_password
 from ..sessions import ACR_MFA
 from ..sessions import current_login
 from ..sessions import end_all_sessions_of
+from ..sessions import parked_authorization_url
 from ..sessions import start_login
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -153,9 +154,7 @@ def _enrollment_page(user, secret: str, needs_password: bool, error: str | None 
 
 
 def _recovery_codes_page(codes: list[str]):
-    pending = session.get("pending_authz")
-    next_url = (url_for("oauth.authorize", **pending["args"]) if pending
-                else url_for("account.index"))
+    next_url = parked_authorization_url() or url_for("account.index")
     return render_template("account/recovery_codes.html", codes=codes, next_url=next_url)
 
 

@@ -25,6 +25,7 @@ from ..sessions import ACR_PASSWORD
 from ..sessions import current_login
 from ..sessions import current_user
 from ..sessions import end_login_session
+from ..sessions import parked_authorization_url
 from ..sessions import start_login
 
 bp = Blueprint("auth", __name__)
@@ -132,10 +133,8 @@ def signed_in(user: User, amr: list[str], acr: str, fresh: bool):
 
 
 def _after_login_url() -> str:
-    pending = session.get("pending_authz")
-    if pending:
-        return url_for("oauth.authorize", **pending["args"])
-    return session.pop("after_login", None) or url_for("auth.home")
+    return (parked_authorization_url() or session.pop("after_login", None)
+            or url_for("auth.home"))
 
 
 @bp.route("/logout", methods=["GET", "POST"])

@@ -27,6 +27,7 @@ from ..oauth.server import authorization
 from ..security import audit
 from ..sessions import ACR_MFA
 from ..sessions import current_login
+from ..sessions import parked_authorization_url
 
 bp = Blueprint("oauth", __name__)
 
@@ -232,7 +233,7 @@ def consent():
                   scope=pending["scope"])
     pending["decision"] = decision
     session["pending_authz"] = pending
-    return redirect(url_for("oauth.authorize", **pending["args"]), code=303)
+    return redirect(parked_authorization_url(), code=303)
 
 
 @bp.post("/token")

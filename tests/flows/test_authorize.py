@@ -269,3 +269,25 @@ def test_forged_id_token_hint_is_invalid_request(flow):
     flow.code_response()
     response = flow.authorize(prompt="none", id_token_hint="eyJhbGciOiJub25lIn0.e30.", state="s14")
     assert_error_redirect(response, flow, "invalid_request", "s14")
+
+
+# Names url_for takes for itself: the parked request must come back with them as they were.
+URL_FOR_NAMES = {"endpoint": "x", "_method": "DELETE", "_external": "1", "_anchor": "a",
+                 "_scheme": "https"}
+
+
+def test_parameters_named_like_url_for_arguments_survive_sign_in_and_consent(flow):
+    """Extra parameters are ignored (oidcc-ensure-request-with-unknown-parameter-succeeds),
+    whatever their names; resuming the parked request must not trip over them."""
+    response = flow.authorize(prompt="login", **URL_FOR_NAMES)
+    assert response.status_code == 302 and response.location.endswith("/login")
+    resumed = flow.login()
+    assert resumed.status_code == 303
+    assert resumed.location.startswith("/authorize?")  # relative: never built from Host
+    assert URL_FOR_NAMES.items() <= query_of(resumed.location).items()
+    consent_page = flow.follow(resumed)
+    assert consent_page.status_code == 200  # signed in once, even with prompt=login
+    after_consent = flow.consent(consent_page)
+    assert URL_FOR_NAMES.items() <= query_of(after_consent.location).items()
+    response = flow.follow(after_consent)
+    assert response.status_code == 302 and "code" in query_of(response.location)

@@ -206,3 +206,28 @@ def test_a_wrong_encryption_key_is_a_clear_page_not_a_crash(app, http, user):
     response = post_code(http, "123456")
     assert response.status_code == 503
     assert "cannot be checked right now" in response.get_data(as_text=True)
+
+
+def test_enrolment_asked_by_a_client_resumes_a_request_with_any_parameter_names(
+        app, flow, confidential_client):
+    """The recovery codes page links back to the parked request; an `endpoint` parameter in it
+    must not turn that page into an error after the factor is saved."""
+    with app.app_context():
+        Client.by_client_id(confidential_client.client_id).require_mfa = True
+        db.session.commit()
+    response = flow.authorize(endpoint="x", _method="DELETE")
+    assert response.status_code == 302 and response.location.endswith("/login")
+    response = flow.login()
+    assert response.location.startswith("/authorize?")
+    step_up = flow.http.get(response.location)  # no factor yet: enrol one
+    assert step_up.status_code == 302 and step_up.location.endswith("/account/mfa/totp")
+    page = flow.http.get(step_up.location).get_data(as_text=True)
+    secret = page.split('id="totp-secret">')[1].split("<")[0]
+    done = flow.http.post("/account/mfa/totp", data={"csrf_token": csrf_token(page),
+                                                     "otp": totp_code(secret)})
+    assert done.status_code == 200
+    html = done.get_data(as_text=True)
+    assert 'id="recovery-codes"' in html
+    next_url = html.split('href="/authorize?')[1].split('"')[0].replace("&amp;", "&")
+    assert query_of("/authorize?" + next_url).items() >= {"endpoint": "x",
+                                                          "_method": "DELETE"}.items()
