@@ -92,6 +92,16 @@ class EndSessionEndpoint(_EndSessionEndpoint):
     def get_algorithms(self) -> list[str]:
         return [ALGORITHM]
 
+    def _validate_id_token_hint(self, id_token_hint: str) -> dict:
+        """Authlib makes joserfc's message, which can quote the hint's own header, the error
+        description, and fails outright (a 500) when that holds characters RFC 6749 does not
+        allow there. Whatever is wrong with the hint, say so without the sender's text."""
+        try:
+            return super()._validate_id_token_hint(id_token_hint)
+        except Exception:
+            raise InvalidRequestError(
+                "The id_token_hint is not a valid ID token of this provider.") from None
+
     def validate_request(self, request):
         end_session_request = super().validate_request(request)
         claims = end_session_request.id_token_claims

@@ -1,6 +1,12 @@
 """RP-Initiated Logout 1.0 (oidcc-rp-initiated-logout-*) and the user's own sign-out."""
 
+import base64
+import json
+
+import pytest
+
 from ..helpers import csrf_token
+from ..helpers import page_text
 from ..helpers import query_of
 
 SIGNED_OUT = "https://rp.example.com/signed-out"
@@ -106,3 +112,24 @@ def test_sign_out_link_needs_csrf_token(flow):
     flow.tokens()
     assert flow.http.post("/logout").status_code == 400
     assert is_signed_in(flow)
+
+
+def _b64url(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("header", [
+    {"alg": "RS256", "kid": "é"}, {"alg": "RS256", "kid": 'a"b'}, {"alg": "RS256", "kid": "\\"},
+    {"alg": "RS256", "kid": "\u0001"}, {"alg": "HS256é"},
+    {"alg": "RS256", "kid": "<b>not ours</b>"},
+])
+def test_a_hint_with_odd_header_values_is_refused_without_repeating_them(flow, header):
+    """joserfc's error quotes the header's kid or alg; the page never shows it, and characters
+    RFC 6749 keeps out of error descriptions no longer turn the refusal into a 500."""
+    hint = f"{_b64url(header)}.{_b64url({'sub': 'x'})}.c2ln"
+    for response in (flow.http.get("/end_session", query_string={"id_token_hint": hint}),
+                     flow.http.post("/end_session", data={"id_token_hint": hint})):
+        assert response.status_code == 400 and response.location is None
+        text = page_text(response.get_data(as_text=True))
+        assert "not a valid ID token of this provider" in text
+        assert "not ours" not in text and "HS256" not in text
