@@ -55,7 +55,9 @@ def login():
 
     config = current_app.config
     window = config["LOGIN_WINDOW_SECONDS"]
-    account_key = f"login:user:{User.normalize_username(username)}"
+    # Cut after normalizing: lower() can lengthen a name ("İ" is two characters in lower
+    # case), and the key must fit its column.
+    account_key = f"login:user:{User.normalize_username(username)[:150]}"
     ip_key = f"login:ip:{request.remote_addr}"
     # Count first, check the password second: parallel guesses cannot outrun the counter.
     over_account = rate_limit.count_attempt(account_key, window) > config[

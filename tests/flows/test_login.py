@@ -4,6 +4,7 @@ import logging
 
 from argon2 import PasswordHasher
 
+from idp.models import RateLimitCounter
 from idp.models import User
 from idp.models import db
 
@@ -151,3 +152,13 @@ def test_a_rehash_keeps_what_was_verified_so_the_next_sign_in_still_works(app, h
         db.session.commit()
     assert post_login(http, "alice", password + " and more").status_code == 303
     assert post_login(app.test_client(), "alice", password).status_code == 303
+
+
+def test_a_name_that_grows_in_lower_case_still_fits_the_attempt_counter(app, http, user):
+    """Names are cut to 150 characters; "İ" is two characters in lower case, so a cut taken
+    before lower-casing gave a 311-character counter key, over its 255-character column (a
+    500 on PostgreSQL)."""
+    assert post_login(http, "İ" * 150, "wrong password").status_code == 401
+    with app.app_context():
+        keys = db.session.execute(db.select(RateLimitCounter.key)).scalars().all()
+    assert keys and all(len(key) <= 255 for key in keys)
