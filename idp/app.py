@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from flask import Flask
+from flask import abort
 from flask import request
 from flask.sessions import SecureCookieSessionInterface
 from flask_migrate import Migrate
@@ -92,7 +93,25 @@ def build(app: Flask) -> None:
     for view in (oauth.token, oauth.userinfo, oauth.end_session, oauth.authorize,
                  oauth.introspect, oauth.revoke):
         csrf.exempt(view)
+    app.before_request(_refuse_nul_characters)
     app.after_request(_security_headers)
+
+
+def _refuse_nul_characters():
+    """No parameter of OAuth, OpenID Connect or a form here may hold U+0000, and PostgreSQL
+    refuses it in any text it is sent (a 500 where the value reaches a query): refuse the
+    request first, with a 400 in the endpoint's own error format."""
+    texts = [request.path]
+    if request.query_string:
+        texts += _names_and_values(request.args)
+    if request.method == "POST":
+        texts += _names_and_values(request.form)
+    if any("\x00" in text for text in texts):
+        abort(400, "The request holds a NUL character, which no parameter may contain.")
+
+
+def _names_and_values(params) -> list[str]:
+    return [text for pair in params.items(multi=True) for text in pair]
 
 
 def _security_headers(response):

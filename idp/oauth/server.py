@@ -31,9 +31,7 @@ from .pkce import S256CodeChallenge
 
 class AuthorizationServer(_AuthorizationServer):
     def query_client(self, client_id):
-        if not isinstance(client_id, str) or len(client_id) > 64:
-            return None
-        return RegisteredClient.find(client_id)
+        return RegisteredClient.find(client_id) if could_be_client_id(client_id) else None
 
     def get_authorization_grant(self, request):
         """Authlib echoes the requested response_type into the error description (and fails on
@@ -66,14 +64,23 @@ class AuthorizationServer(_AuthorizationServer):
         raise error from None
 
 
+def could_be_client_id(value) -> bool:
+    """Printable ASCII of at most 64 characters, as every client_id is. Anything else is
+    nobody's and never reaches the database: Basic credentials are not among the parameters
+    the app screens for NUL, which PostgreSQL refuses in any text."""
+    return (isinstance(value, str) and 0 < len(value) <= 64 and value.isascii()
+            and value.isprintable())
+
+
 def attempted_client_id(request) -> str | None:
-    """The client_id a request claims, from Basic credentials or the form; never trusted."""
+    """The client_id a request claims, from Basic credentials or the form; never trusted.
+    None for one that no client can have: failures with it are not worth counting."""
     try:
         client_id, _ = extract_basic_authorization(request.headers)
     except ValueError:
         client_id = None
     client_id = client_id or request.form.get("client_id")
-    return client_id if isinstance(client_id, str) and client_id else None
+    return client_id if could_be_client_id(client_id) else None
 
 
 class TooManyFailedAuthentications(InvalidClientError):

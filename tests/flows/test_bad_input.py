@@ -3,6 +3,7 @@
 import pytest
 
 from ..helpers import basic_auth
+from ..helpers import csrf_token
 
 GARBAGE = ["", "abc", "a.b.c", "eyJ.eyJ.sig", "%00", "x" * 5000, "é☃", "..", "null"]
 
@@ -44,3 +45,47 @@ def test_userinfo_survives_garbage(http, value):
 def test_login_survives_odd_form(http):
     assert http.post("/login", data={"username": "x" * 10000}).status_code < 500
     assert http.post("/consent", data={"decision": "maybe"}).status_code < 500
+
+
+NUL = "a\x00b"
+
+
+def _assert_json_error(response, status=400):
+    assert response.status_code == status
+    assert response.get_json()["error"] and response.get_json()["error_description"]
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def _assert_error_page(response):
+    assert response.status_code == 400 and response.location is None
+    assert response.mimetype == "text/html"
+
+
+@pytest.mark.parametrize("path", ["/token", "/introspect", "/revoke"])
+def test_a_nul_character_at_the_machine_endpoints_is_invalid_request(flow, path):
+    """PostgreSQL refuses NUL in any text: it must never reach a query (a 500 there)."""
+    for data in ({"grant_type": "client_credentials", "client_id": NUL, "client_secret": "x",
+                  "token": "x"},
+                 {"grant_type": "client_credentials", "token": NUL},
+                 {"grant_type": "client_credentials", NUL: "x", "token": "x"}):
+        response = flow.http.post(path, data=data)
+        _assert_json_error(response)
+        assert response.get_json()["error"] == "invalid_request"
+    # A client_id in Basic credentials is not a form parameter: it is an unknown client.
+    response = flow.http.post(path, data={"grant_type": "client_credentials", "token": "x"},
+                              headers=basic_auth(NUL, "x"))
+    _assert_json_error(response, 401)
+    assert response.get_json()["error"] == "invalid_client"
+
+
+def test_a_nul_character_on_the_pages_is_an_error_page(flow):
+    _assert_error_page(flow.authorize(nonce=NUL))
+    _assert_error_page(flow.authorize(client_id=NUL))
+    _assert_error_page(flow.http.get("/end_session", query_string={"client_id": NUL}))
+    page = flow.http.get("/login")
+    _assert_error_page(flow.http.post("/login", data={
+        "username": NUL, "password": "x", "csrf_token": csrf_token(page.get_data(as_text=True))}))
+    flow.tokens()  # signed in, with a consent to withdraw
+    account = flow.http.get("/account").get_data(as_text=True)
+    _assert_error_page(flow.http.post("/account/apps/%00/withdraw",
+                                      data={"csrf_token": csrf_token(account)}))
