@@ -31,6 +31,10 @@ from .tokens import requested_audience
 from .tokens import start_family
 from .tokens import token_response
 
+# One description for every refresh token refused as such: unknown, spent, expired, revoked
+# or another client's. The audit log records which it was.
+INVALID_REFRESH_TOKEN = "The refresh token is invalid, expired, used or revoked."
+
 
 class IssuesTokens:
     """What our grants share: the audience named by `resource` (RFC 8707), checked as soon as
@@ -163,6 +167,16 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
     def issues_refresh_token(self, scope: str) -> bool:
         return True
 
+    def _validate_request_token(self, client):
+        """Authlib refuses an unknown, spent or other client's refresh token with a bare
+        invalid_grant; say what it is, the same for each, so nothing tells them apart."""
+        try:
+            return super()._validate_request_token(client)
+        except InvalidGrantError as error:
+            if error.description:
+                raise
+            raise InvalidGrantError(INVALID_REFRESH_TOKEN) from None
+
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
         row = find_refresh_token(refresh_token)
         if row is not None and row.used_at is None and row.family.revoked_at is None \
@@ -201,7 +215,7 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
         if not spent:
             db.session.rollback()
             self._revoke(family, "refresh_token_reuse")
-            raise InvalidGrantError()
+            raise InvalidGrantError(INVALID_REFRESH_TOKEN)
 
     def _revoke(self, family: TokenFamily, reason: str) -> None:
         revoke_family(family, reason)

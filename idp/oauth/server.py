@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidClientError
+from authlib.oauth2.rfc6749 import UnsupportedGrantTypeError
 from authlib.oauth2.rfc6749 import UnsupportedResponseTypeError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
@@ -43,6 +44,13 @@ class AuthorizationServer(_AuthorizationServer):
         except ValueError:
             raise UnsupportedResponseType() from None
 
+    def get_token_grant(self, request):
+        """Authlib's error for an unknown grant_type carries no description in its body."""
+        try:
+            return super().get_token_grant(request)
+        except UnsupportedGrantTypeError:
+            raise UnsupportedGrantType() from None
+
     def authenticate_client(self, request, methods, endpoint="token"):
         """Authlib's client authentication, with failures audited and throttled."""
         attempted = attempted_client_id(request)
@@ -52,7 +60,7 @@ class AuthorizationServer(_AuthorizationServer):
         try:
             return super().authenticate_client(request, methods, endpoint)
         except ValueError:  # Authlib's Basic parser raises on "Basic " or non-UTF-8 credentials
-            error = InvalidClientError(status_code=401)
+            error = InvalidClientError("The Basic credentials cannot be read.", status_code=401)
         except InvalidClientError as exc:
             error = exc
         # Only a registered client_id is logged: a confused caller may send its secret there.
@@ -94,6 +102,14 @@ class TooManyFailedAuthentications(InvalidClientError):
 
     def get_headers(self):
         return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
+
+
+class UnsupportedGrantType(UnsupportedGrantTypeError):
+    description = ("The grant_type is missing or not supported: use authorization_code, "
+                   "refresh_token or client_credentials.")
+
+    def __init__(self):
+        super().__init__(None)
 
 
 class UnsupportedResponseType(UnsupportedResponseTypeError):

@@ -21,6 +21,7 @@ from .test_oidc_client import CALLBACK
 def assert_invalid_grant(response) -> None:
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_grant"
+    assert response.json()["error_description"]  # RFC 6749 §5.2: what the client did wrong
     assert response.headers["Cache-Control"] == "no-store"
 
 

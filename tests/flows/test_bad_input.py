@@ -89,3 +89,19 @@ def test_a_nul_character_on_the_pages_is_an_error_page(flow):
     account = flow.http.get("/account").get_data(as_text=True)
     _assert_error_page(flow.http.post("/account/apps/%00/withdraw",
                                       data={"csrf_token": csrf_token(account)}))
+
+
+@pytest.mark.parametrize(("data", "headers", "error"), [
+    ({}, None, "unsupported_grant_type"),
+    ({"grant_type": ""}, None, "unsupported_grant_type"),
+    ({"grant_type": "password"}, None, "unsupported_grant_type"),
+    ({"grant_type": "client_credentials"}, {"Authorization": "Basic "}, "invalid_client"),
+    ({"grant_type": "client_credentials"}, {"Authorization": "Basic /w=="}, "invalid_client"),
+])
+def test_every_token_error_says_what_is_wrong(flow, data, headers, error):
+    """RFC 6749 §5.2: error_description, for the developer; never the sender's own text."""
+    headers = headers or basic_auth(flow.client.client_id, flow.secret)
+    response = flow.http.post("/token", data=data, headers=headers)
+    body = response.get_json()
+    assert response.status_code in (400, 401) and body["error"] == error
+    assert body["error_description"] and "password" not in body["error_description"]
