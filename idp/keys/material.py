@@ -16,6 +16,7 @@ from joserfc.jwk import RSAKey
 from ..config import ConfigError
 
 ALGORITHM = "RS256"
+MINIMUM_KEY_SIZE = 2048
 
 
 @dataclass(frozen=True)
@@ -69,5 +70,8 @@ def read_key_files(keys_dir: Path) -> list[tuple[SigningKey, datetime]]:
             raise ConfigError(f"signing key {path} is not a valid PEM private key") from None
         if not isinstance(private, rsa.RSAPrivateKey):
             raise ConfigError(f"signing key {path} is not an RSA private key")
+        if private.key_size < MINIMUM_KEY_SIZE:  # as IDP_KEY_SIZE allows (NIST SP 800-131A)
+            raise ConfigError(f"signing key {path} has {private.key_size} bits: at least "
+                              f"{MINIMUM_KEY_SIZE} are needed")
         keys.append((SigningKey.from_private(private), written))
     return sorted(keys, key=lambda pair: pair[1])

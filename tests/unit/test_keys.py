@@ -16,9 +16,11 @@ from jwcrypto import jwk
 from jwcrypto import jwt
 from sqlalchemy.exc import OperationalError
 
+from idp.config import ConfigError
 from idp.keys import KeyPolicy
 from idp.keys import KeyStore
 from idp.keys import RotationError
+from idp.keys.material import read_key_files
 from idp.models import SigningKeyRecord
 from idp.models import db
 from idp.models import utcnow
@@ -338,3 +340,13 @@ def test_private_keys_never_leave_in_jwks_cli_output_or_logs(app, cli, clock, ca
     for text in (listed.output, caplog.text, repr(store.policy)):
         assert "PRIVATE KEY" not in text and passphrase not in text
     assert [r for r in caplog.records if '"keys.rotated"' in r.getMessage()]
+
+
+def test_a_key_file_under_2048_bits_is_refused(tmp_path):
+    """IDP_KEY_SIZE refuses 1024; a dropped-in PEM file must not get around it."""
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    (tmp_path / "weak.pem").write_bytes(weak.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    with pytest.raises(ConfigError, match="1024 bits: at least 2048"):
+        read_key_files(tmp_path)
