@@ -11,6 +11,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import NoSuchModuleError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = PROJECT_ROOT / "config" / "default.toml"
@@ -90,8 +93,11 @@ def _derive(app: Flask) -> None:
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
     # A liveness ping before each checkout survives a restarted database server; a SQLite
     # file has no server, and the ping would be one more statement on every request.
+    # hide_parameters: a database error's message (logged, or shown by the CLI) never holds
+    # the statement's values, which can be password, secret or token hashes.
     config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        "pool_pre_ping": not config["DATABASE_URL"].startswith("sqlite")}
+        "pool_pre_ping": not config["DATABASE_URL"].startswith("sqlite"),
+        "hide_parameters": True}
     https = config["ISSUER"].startswith("https://")
     config.update(
         SESSION_COOKIE_NAME="idp_session",
@@ -131,6 +137,10 @@ def validate(config: Any) -> None:
                 f"IDP_ISSUER {issuer!r} must use https "
                 "(http is allowed only for a loopback issuer with IDP_ENV=development)"
             )
+    try:
+        make_url(config["DATABASE_URL"]).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError, ImportError) as exc:
+        raise ConfigError(f"IDP_DATABASE_URL is not a usable database URL: {exc}") from None
     if config["ENV"] not in {"production", "development"}:
         raise ConfigError(f"IDP_ENV must be production or development, not {config['ENV']!r}")
     for name in DEVELOPMENT_SECRETS:

@@ -1,8 +1,15 @@
 """The admin CLI: users and clients, clean errors, nothing half-written, secrets shown once."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from sqlalchemy.exc import IntegrityError
 
 from idp.models import Client
 from idp.models import LoginSession
@@ -204,3 +211,76 @@ def test_client_ids_never_read_as_an_option():
     """`idp clients delete ID` must work for every generated id."""
     default = Client.__table__.c.client_id.default.arg
     assert not any(default(None).startswith("-") for _ in range(2000))
+
+
+# --- errors no command can mend: one line, through the real `idp` entry point -------------
+
+def run_idp(tmp_path, *args: str | bytes, database_url: str | None = None, stdin: bytes = b""):
+    env = {**os.environ, "IDP_ENV": "development", "IDP_ISSUER": "http://127.0.0.1:5000",
+           "IDP_KEYS_DIR": str(tmp_path / "keys"),
+           "IDP_DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'idp.sqlite3'}"}
+    return subprocess.run([str(Path(sys.executable).parent / "idp"), *args], env=env,
+                          input=stdin, capture_output=True, check=False)
+
+
+def test_a_database_that_is_not_migrated_is_one_line_not_a_traceback(tmp_path):
+    done = run_idp(tmp_path, "users", "list")
+    assert done.returncode == 1
+    assert b"database error" in done.stderr and b"idp db upgrade" in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+def test_an_unusable_database_url_stops_the_command_with_one_line(tmp_path):
+    done = run_idp(tmp_path, "users", "list", database_url="notaurl")
+    assert done.returncode == 2
+    assert done.stderr.decode().startswith("idp: IDP_DATABASE_URL is not a usable database URL")
+
+
+def test_arguments_that_are_not_utf8_are_refused_and_write_nothing(tmp_path):
+    assert run_idp(tmp_path, "db", "upgrade").returncode == 0
+    done = run_idp(tmp_path, "users", "create", b"\xff", "--email", "x@example.com",
+                   "--name", "X", "--password-stdin", stdin=PASSWORD.encode() + b"\n")
+    assert done.returncode == 1 and b"must be UTF-8 text" in done.stderr
+    assert b"Traceback" not in done.stderr
+    assert run_idp(tmp_path, "users", "list").stdout.strip() == b"no users"
+
+
+def test_database_errors_never_carry_the_statement_values(app):
+    """A password hash (or a secret's) must not reach a log line or the terminal with an
+    error: the engine hides bound parameters."""
+    with app.app_context():
+        db.session.add(User(username="taken", password_hash="first-hash"))
+        db.session.commit()
+        db.session.add(User(username="taken", password_hash="SECRET-HASH-VALUE"))
+        with pytest.raises(IntegrityError) as raised:
+            db.session.commit()
+        db.session.rollback()
+    assert "SECRET-HASH-VALUE" not in str(raised.value)
+
+
+def test_a_password_piped_with_crlf_is_stored_without_the_cr(tmp_path):
+    assert run_idp(tmp_path, "db", "upgrade").returncode == 0
+    done = run_idp(tmp_path, "users", "create", "carol", "--email", "c@example.com", "--name",
+                   "C", "--password-stdin", stdin=PASSWORD.encode() + b"\r\n")
+    assert done.returncode == 0, done.stderr
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'idp.sqlite3'}")
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT password_hash FROM users")).scalar_one()
+    engine.dispose()
+    assert PasswordHasher().verify(stored, PASSWORD)
+
+
+@pytest.mark.parametrize("args", [
+    ("users", "create", "dave", "--email", "a" * 400 + "@x.example", "--name", "D",
+     "--password-stdin"),
+    ("users", "create", "dave", "--email", "d@example.com", "--name", "n" * 201,
+     "--password-stdin"),
+    ("clients", "create", "--name", "n" * 201, "--redirect-uri", "https://rp.example/cb"),
+    ("clients", "create", "--name", "App", "--redirect-uri", "https://rp.example/c b"),
+    ("clients", "create", "--name", "App", "--redirect-uri", "https://rp.example/\x01"),
+])
+def test_values_the_database_cannot_hold_are_refused_first(app, cli, args):
+    """SQLite stores an overlong value that PostgreSQL refuses: both refuse it up front."""
+    result = run(cli, *args, input=PASSWORD + "\n")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert count(app, User) == 0 and count(app, Client) == 0

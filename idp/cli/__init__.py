@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import click
 from flask.cli import FlaskGroup
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import create_app
 from ..config import LOOPBACK_HOSTS
@@ -37,7 +38,23 @@ def _create_app():
         sys.exit(2)
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
+class AdminGroup(FlaskGroup):
+    """Errors no command can mend become one line on stderr, never a traceback: the database
+    (unreachable, not migrated, a value its column refuses) and text that is not UTF-8."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SQLAlchemyError as exc:  # the app context is gone: its teardown rolled back
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise click.ClickException(
+                f"database error: {reason} (is IDP_DATABASE_URL right, and has "
+                "`idp db upgrade` run?)") from None
+        except UnicodeError:
+            raise click.ClickException("arguments and input must be UTF-8 text") from None
+
+
+@click.group(cls=AdminGroup, create_app=_create_app, add_version_option=False,
              set_debug_flag=False, load_dotenv=False)
 def cli():
     """Administer the identity provider."""
@@ -55,7 +72,9 @@ def validate_redirect_uri(uri: str) -> str:
     except ValueError:  # e.g. an unclosed IPv6 bracket
         raise click.BadParameter(f"{uri!r} is not a URI") from None
     problem = None
-    if not parts.scheme:
+    if not uri.isprintable() or any(character.isspace() for character in uri):
+        problem = "must not contain spaces or control characters"
+    elif not parts.scheme:
         problem = "is not an absolute URI"
     elif parts.fragment or "#" in uri:
         problem = "must not contain a fragment"
@@ -79,7 +98,7 @@ def uris_option_callback(ctx, param, values):
 
 def read_password(from_stdin: bool) -> str:
     if from_stdin:
-        password = sys.stdin.readline().rstrip("\n")
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:

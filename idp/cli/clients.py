@@ -41,6 +41,8 @@ def client_text(client: Client) -> str:
 
 
 def check_client(client: Client) -> None:
+    if not client.name or len(client.name) > 200:
+        raise click.ClickException("--name must be 1 to 200 characters")
     if "authorization_code" in client.grant_types and not client.redirect_uris:
         raise click.ClickException("the authorization_code grant needs at least one --redirect-uri")
     if client.is_public and "client_credentials" in client.grant_types:

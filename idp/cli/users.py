@@ -40,8 +40,10 @@ def users_create(username, email, name, password_stdin, as_json):
     username = User.normalize_username(username)
     if not username or len(username) > 150:
         raise click.ClickException("username must be 1 to 150 characters")
-    if "@" not in email:
-        raise click.ClickException(f"{email!r} is not an email address")
+    if "@" not in email or len(email) > 320:
+        raise click.ClickException(f"{email[:80]!r} is not an email address")
+    if not name or len(name) > 200:
+        raise click.ClickException("--name must be 1 to 200 characters")
     if User.by_username(username) is not None:
         raise click.ClickException(f"a user named {username!r} already exists")
     user = User(username=username, email=email, name=name,

@@ -21,7 +21,6 @@ from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import ConfigError
@@ -126,8 +125,9 @@ class KeyStore:
         try:
             with db.engine.connect() as conn:
                 migrated = sa.inspect(conn).has_table(SigningKeyRecord.__tablename__)
-        except OperationalError:
-            log.warning("database unreachable at start-up: signing keys load at first use")
+        except SQLAlchemyError as exc:  # down, or not a database (a corrupt SQLite file)
+            log.warning("database unusable at start-up (%s): signing keys load at first use",
+                        type(exc).__name__)
             return
         if migrated:
             self.refresh()
