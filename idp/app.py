@@ -133,7 +133,7 @@ def _security_headers(response):
 
 
 def _configure_logging(app: Flask) -> None:
-    level = getattr(logging, str(app.config["LOG_LEVEL"]).upper(), logging.INFO)
+    level = getattr(logging, str(app.config["LOG_LEVEL"]).upper())  # validated by config
     logging.getLogger("idp").setLevel(level)
     # Authlib logs issued tokens at DEBUG ("Issue token %r"): never let that through.
     logging.getLogger("authlib").setLevel(max(level, logging.INFO))

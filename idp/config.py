@@ -25,6 +25,28 @@ DEVELOPMENT_SECRETS = {"SECRET_KEY": "dev-secret-key", "HASH_KEY": "dev-hash-key
                        "KEYS_PASSPHRASE": "dev-keys-passphrase"}
 
 
+# Whole-number settings and their bounds. Durations stop at ten years: past that, adding one
+# to a date overflows. The authorization code's bound is RFC 6749 §4.1.2's ten minutes at most.
+TEN_YEARS = 10 * 365 * 86400
+WHOLE_NUMBER_RANGES = {
+    **{name: (1, TEN_YEARS) for name in (
+        "KEYS_REFRESH_SECONDS", "KEY_ROTATION_PERIOD_SECONDS", "KEY_PUBLICATION_LEAD_SECONDS",
+        "ACCESS_TOKEN_TTL_SECONDS", "ID_TOKEN_TTL_SECONDS", "MFA_WINDOW_SECONDS",
+        "MFA_PENDING_SECONDS", "REFRESH_TOKEN_IDLE_SECONDS", "REFRESH_TOKEN_ABSOLUTE_SECONDS",
+        "SESSION_IDLE_TIMEOUT_SECONDS", "SESSION_ABSOLUTE_TIMEOUT_SECONDS",
+        "JWKS_MAX_AGE_SECONDS", "LOGIN_WINDOW_SECONDS", "CLIENT_AUTH_WINDOW_SECONDS")},
+    **{name: (1, 1_000_000) for name in (
+        "MFA_MAX_FAILURES", "LOGIN_MAX_FAILURES_PER_ACCOUNT", "LOGIN_MAX_FAILURES_PER_IP",
+        "CLIENT_AUTH_MAX_FAILURES")},
+    "AUTHORIZATION_CODE_TTL_SECONDS": (1, 600),
+    "ARGON2_TIME_COST": (1, 1000),
+    "ARGON2_MEMORY_COST_KIB": (8, 4 * 1024 * 1024),  # 4 GiB a hash
+    "ARGON2_PARALLELISM": (1, 255),
+    "TRUSTED_PROXY_COUNT": (0, 16),
+}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class ConfigError(Exception):
     """A setting that stops start-up; the message is one line for the operator."""
 
@@ -34,7 +56,7 @@ def load(app: Flask, test_config: dict[str, Any] | None = None) -> None:
     defaults = _read_toml(DEFAULTS_FILE)
     app.config.update(defaults)
     if extra := os.environ.get("IDP_CONFIG"):
-        app.config.update(_read_toml(Path(extra)))
+        app.config.update(_checked_file_settings(Path(extra), defaults))
     for key, default in defaults.items():
         raw = os.environ.get(f"IDP_{key}")
         if raw is not None:
@@ -53,6 +75,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _checked_file_settings(path: Path, defaults: dict[str, Any]) -> dict[str, Any]:
+    """An IDP_CONFIG file's settings, each a name config/default.toml knows, of its type: a
+    misspelt name would otherwise be ignored without a word."""
+    settings = _read_toml(path)
+    for key, value in settings.items():
+        if key not in defaults:
+            raise ConfigError(f"config file {path}: {key} is not a setting "
+                              "(config/default.toml lists them)")
+        if type(value) is not type(defaults[key]):  # bool is an int to isinstance
+            kind = {bool: "true or false", int: "a whole number"}.get(type(defaults[key]),
+                                                                       "a string")
+            raise ConfigError(f"config file {path}: {key} must be {kind}, not {value!r}")
+    return settings
 
 
 def _coerce(key: str, raw: str, default: Any) -> Any:
@@ -83,6 +120,8 @@ def _derive(app: Flask) -> None:
     config["ISSUER"] = config["ISSUER"].rstrip("/")
     keys_dir = Path(config["KEYS_DIR"])
     config["KEYS_DIR"] = str(keys_dir if keys_dir.is_absolute() else Path.cwd() / keys_dir)
+    if Path(config["KEYS_DIR"]).exists() and not Path(config["KEYS_DIR"]).is_dir():
+        raise ConfigError(f"IDP_KEYS_DIR {config['KEYS_DIR']} is not a folder")
     for name, filename in DEVELOPMENT_SECRETS.items():
         if not config[name] and dev:
             config[name] = _development_secret(Path(config["KEYS_DIR"]) / filename)
@@ -147,24 +186,22 @@ def validate(config: Any) -> None:
         if len(config[name] or "") < 32:
             raise ConfigError(
                 f"IDP_{name} must be set to a random string of at least 32 characters")
-    for name in ("CLIENT_AUTH_MAX_FAILURES", "CLIENT_AUTH_WINDOW_SECONDS", "MFA_MAX_FAILURES",
-                 "MFA_WINDOW_SECONDS", "MFA_PENDING_SECONDS",
-                 "ACCESS_TOKEN_TTL_SECONDS", "ID_TOKEN_TTL_SECONDS"):
-        if config[name] < 1:
-            raise ConfigError(f"IDP_{name} must be a positive number, not {config[name]}")
+    for name, (low, high) in WHOLE_NUMBER_RANGES.items():
+        if not low <= config[name] <= high:
+            raise ConfigError(
+                f"IDP_{name} must be between {low:,} and {high:,}, not {config[name]:,}")
     if len(set(config[name] for name in DEVELOPMENT_SECRETS)) < len(DEVELOPMENT_SECRETS):
         *names, last = (f"IDP_{name}" for name in DEVELOPMENT_SECRETS)
         raise ConfigError(f"{', '.join(names)} and {last} must differ")
-    if not 0 < config["REFRESH_TOKEN_IDLE_SECONDS"] <= config["REFRESH_TOKEN_ABSOLUTE_SECONDS"]:
-        raise ConfigError("IDP_REFRESH_TOKEN_IDLE_SECONDS must be positive and at most "
+    if config["REFRESH_TOKEN_IDLE_SECONDS"] > config["REFRESH_TOKEN_ABSOLUTE_SECONDS"]:
+        raise ConfigError("IDP_REFRESH_TOKEN_IDLE_SECONDS must be at most "
                           "IDP_REFRESH_TOKEN_ABSOLUTE_SECONDS")
     if config["KEY_SIZE"] not in (2048, 3072, 4096):
         raise ConfigError(f"IDP_KEY_SIZE must be 2048, 3072 or 4096, not {config['KEY_SIZE']}")
-    if not 1 <= config["AUTHORIZATION_CODE_TTL_SECONDS"] <= 600:
-        raise ConfigError("IDP_AUTHORIZATION_CODE_TTL_SECONDS must be between 1 and 600")
-    for name in ("KEYS_REFRESH_SECONDS", "KEY_ROTATION_PERIOD_SECONDS", "JWKS_MAX_AGE_SECONDS"):
-        if config[name] < 1:
-            raise ConfigError(f"IDP_{name} must be a positive number, not {config[name]}")
+    _validate_argon2(config)
+    if str(config["LOG_LEVEL"]).upper() not in LOG_LEVELS:
+        raise ConfigError(f"IDP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
+                          f"not {config['LOG_LEVEL']!r}")
     # A next key signs only once every worker publishes it and no relying party can still
     # hold a JWKS cached from before: the lead time must cover both.
     shortest_lead = config["KEYS_REFRESH_SECONDS"] + config["JWKS_MAX_AGE_SECONDS"]
@@ -174,3 +211,17 @@ def validate(config: Any) -> None:
             f"IDP_KEY_PUBLICATION_LEAD_SECONDS must be at least IDP_KEYS_REFRESH_SECONDS + "
             f"IDP_JWKS_MAX_AGE_SECONDS ({shortest_lead}) and at most "
             "IDP_KEY_ROTATION_PERIOD_SECONDS")
+
+
+def _validate_argon2(config: Any) -> None:
+    memory, passes = config["ARGON2_MEMORY_COST_KIB"], config["ARGON2_TIME_COST"]
+    if memory < 8 * config["ARGON2_PARALLELISM"]:  # argon2 needs 8 KiB per lane
+        raise ConfigError("IDP_ARGON2_MEMORY_COST_KIB must be at least 8 times "
+                          "IDP_ARGON2_PARALLELISM")
+    # OWASP's password storage cheat sheet: its weakest argon2id setting is 7 MiB with 5
+    # passes, and each of its others spends at least as much memory times passes.
+    if not is_development(config) and (memory < 7168 or memory * passes < 7168 * 5):
+        raise ConfigError(
+            f"argon2id at {memory:,} KiB and {passes} passes is below OWASP's minimum for "
+            "production: IDP_ARGON2_MEMORY_COST_KIB at least 7,168 and, times "
+            "IDP_ARGON2_TIME_COST, at least 35,840")

@@ -1,5 +1,7 @@
 """Start-up settings: what stops the provider, and with what message."""
 
+import logging
+
 import pytest
 from flask_migrate import upgrade
 
@@ -148,3 +150,72 @@ def test_development_secrets_are_generated_once(tmp_path, signing_keys_dir, name
     assert first.config[name] == second.config[name]
     assert len(first.config[name]) >= 32
     assert first.config["SECRET_KEY"] != first.config["HASH_KEY"]
+
+
+@pytest.mark.parametrize("name, value, message", [
+    # past ten years, adding the duration to a date overflowed at the first token or rotation
+    ("ACCESS_TOKEN_TTL_SECONDS", "99999999999999", "between 1 and 315,360,000"),
+    ("KEY_ROTATION_PERIOD_SECONDS", "999999999999999", "between 1 and 315,360,000"),
+    ("SESSION_IDLE_TIMEOUT_SECONDS", "-5", "between 1 and"),
+    ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "-1", "between 1 and"),
+    ("TRUSTED_PROXY_COUNT", "-1", "between 0 and 16"),
+    ("AUTHORIZATION_CODE_TTL_SECONDS", "601", "between 1 and 600"),
+    # argon2 refused these only when a password was hashed: at sign-in, a 500
+    ("ARGON2_TIME_COST", "0", "between 1 and 1,000"),
+    ("ARGON2_PARALLELISM", "0", "between 1 and 255"),
+    ("ARGON2_MEMORY_COST_KIB", "0", "between 8 and"),
+    ("LOG_LEVEL", "LOUD", "one of DEBUG, INFO"),
+])
+def test_a_setting_out_of_range_is_one_clear_error(tmp_path, monkeypatch, name, value, message):
+    monkeypatch.setenv(f"IDP_{name}", value)
+    with pytest.raises(ConfigError, match=message) as info:
+        create_app(config(tmp_path))
+    assert f"IDP_{name}" in str(info.value)
+
+
+def test_argon2_needs_8_kib_a_lane(tmp_path):
+    with pytest.raises(ConfigError, match="at least 8 times IDP_ARGON2_PARALLELISM"):
+        create_app(config(tmp_path, ENV="development", ISSUER="http://127.0.0.1:5000",
+                          ARGON2_MEMORY_COST_KIB=120, ARGON2_PARALLELISM=16))
+
+
+def test_production_refuses_argon2_below_owasps_minimum(tmp_path):
+    with pytest.raises(ConfigError, match="below OWASP's minimum"):
+        create_app(config(tmp_path, ARGON2_TIME_COST=1, ARGON2_MEMORY_COST_KIB=8192))
+    # OWASP's lightest settings: 7 MiB with 5 passes, 46 MiB with one
+    create_app(config(tmp_path, ARGON2_TIME_COST=5, ARGON2_MEMORY_COST_KIB=7168))
+    create_app(config(tmp_path, ARGON2_TIME_COST=1, ARGON2_MEMORY_COST_KIB=47104))
+
+
+def test_log_level_is_read_whatever_its_case(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDP_LOG_LEVEL", "warning")
+    create_app(config(tmp_path))
+    assert logging.getLogger("idp").level == logging.WARNING
+
+
+def test_keys_dir_that_is_a_file_is_one_clear_error(tmp_path):
+    (tmp_path / "keys").write_text("")
+    with pytest.raises(ConfigError, match="IDP_KEYS_DIR .* is not a folder"):
+        create_app(config(tmp_path))
+
+
+@pytest.mark.parametrize("line, message", [
+    ('ACCESS_TOKEN_TTL_SECONDS = "600"', "ACCESS_TOKEN_TTL_SECONDS must be a whole number"),
+    ("ACCESS_TOKEN_TTL_SECONDS = 60.5", "ACCESS_TOKEN_TTL_SECONDS must be a whole number"),
+    ("KEY_AUTO_ROTATE = 1", "KEY_AUTO_ROTATE must be true or false"),
+    ("ISSUER = 5", "ISSUER must be a string"),
+    ("ACCES_TOKEN_TTL_SECONDS = 600", "ACCES_TOKEN_TTL_SECONDS is not a setting"),
+])
+def test_config_file_setting_of_the_wrong_type_or_name_is_one_clear_error(
+        tmp_path, monkeypatch, line, message):
+    (tmp_path / "idp.toml").write_text(line + "\n")
+    monkeypatch.setenv("IDP_CONFIG", str(tmp_path / "idp.toml"))
+    with pytest.raises(ConfigError, match=f"idp.toml: {message}"):
+        create_app(config(tmp_path))
+
+
+def test_config_file_settings_apply(tmp_path, monkeypatch):
+    (tmp_path / "idp.toml").write_text("ACCESS_TOKEN_TTL_SECONDS = 120\nKEY_AUTO_ROTATE = false\n")
+    monkeypatch.setenv("IDP_CONFIG", str(tmp_path / "idp.toml"))
+    app = create_app(config(tmp_path))
+    assert (app.config["ACCESS_TOKEN_TTL_SECONDS"], app.config["KEY_AUTO_ROTATE"]) == (120, False)
