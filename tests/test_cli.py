@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlalchemy.exc import IntegrityError
 
+from idp import create_app
 from idp.models import Client
 from idp.models import LoginSession
 from idp.models import User
@@ -215,12 +216,13 @@ def test_client_ids_never_read_as_an_option():
 
 # --- errors no command can mend: one line, through the real `idp` entry point -------------
 
-def run_idp(tmp_path, *args: str | bytes, database_url: str | None = None, stdin: bytes = b""):
+def run_idp(tmp_path, *args: str | bytes, database_url: str | None = None, stdin: bytes = b"",
+            stdout=subprocess.PIPE):
     env = {**os.environ, "IDP_ENV": "development", "IDP_ISSUER": "http://127.0.0.1:5000",
            "IDP_KEYS_DIR": str(tmp_path / "keys"),
            "IDP_DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'idp.sqlite3'}"}
     return subprocess.run([str(Path(sys.executable).parent / "idp"), *args], env=env,
-                          input=stdin, capture_output=True, check=False)
+                          input=stdin, stdout=stdout, stderr=subprocess.PIPE, check=False)
 
 
 def test_a_database_that_is_not_migrated_is_one_line_not_a_traceback(tmp_path):
@@ -284,3 +286,30 @@ def test_values_the_database_cannot_hold_are_refused_first(app, cli, args):
     result = run(cli, *args, input=PASSWORD + "\n")
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert count(app, User) == 0 and count(app, Client) == 0
+
+
+def test_a_secret_that_cannot_be_shown_is_not_stored(tmp_path):
+    """A full disk or a closed pipe on stdout: the secret shown only once never reached the
+    operator, so no client is created and a rotation keeps the old secret."""
+    assert run_idp(tmp_path, "db", "upgrade").returncode == 0
+    with open("/dev/full", "wb") as full:
+        done = run_idp(tmp_path, "clients", "create", "--name", "svc",
+                       "--grant-type", "client_credentials", stdout=full)
+    assert done.returncode == 1 and b"Traceback" not in done.stderr
+    assert b"could not write the output (No space left on device): nothing was changed" in (
+        done.stderr)
+    assert run_idp(tmp_path, "clients", "list").stdout.strip() == b"no clients"
+
+    created = json.loads(run_idp(tmp_path, "clients", "create", "--name", "svc", "--grant-type",
+                                 "client_credentials", "--json").stdout)
+    with open("/dev/full", "wb") as full:
+        done = run_idp(tmp_path, "clients", "rotate-secret", created["client_id"], stdout=full)
+    assert done.returncode == 1 and b"nothing was changed" in done.stderr
+    assert b"Traceback" not in done.stderr and b"Exception ignored" not in done.stderr
+    app = create_app({"ENV": "development", "ISSUER": "http://127.0.0.1:5000",
+                      "KEYS_DIR": str(tmp_path / "keys"),
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'idp.sqlite3'}"})
+    with app.app_context():
+        client = Client.by_client_id(created["client_id"])
+        assert client.check_client_secret(created["client_secret"])
+        db.engine.dispose()

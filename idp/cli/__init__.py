@@ -8,7 +8,9 @@ nothing: everything is validated before the single commit.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -121,12 +123,30 @@ def get_client(client_id: str) -> Client:
     return client
 
 
-def commit() -> None:
+def commit(show_first: Callable[[], None] | None = None) -> None:
+    """Store the command's changes. `show_first` prints what the operator sees only once (a
+    new client secret): it runs before the commit, and if its output cannot be written (a full
+    disk, a closed pipe) nothing is stored, so no secret exists that nobody has seen."""
     try:
+        if show_first:
+            db.session.flush()
+            _write_or_roll_back(show_first)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         raise click.ClickException("that would duplicate an existing record") from None
+
+
+def _write_or_roll_back(show: Callable[[], None]) -> None:
+    try:
+        show()
+        sys.stdout.flush()
+    except OSError as exc:
+        db.session.rollback()
+        # What stays in stdout's buffer would fail again at exit, with a second message.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise click.ClickException(
+            f"could not write the output ({exc.strerror or exc}): nothing was changed") from None
 
 
 def register_commands(app) -> None:

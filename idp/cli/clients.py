@@ -116,12 +116,15 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
     check_client(client)
     secret = None if public else client.set_secret()
     db.session.add(client)
-    commit()
+
+    def show():
+        text = client_text(client)
+        if secret:
+            text += f"\nclient_secret: {secret}\n(shown only now: store it safely)"
+        emit({**client_view(client), "client_secret": secret}, as_json, text)
+
+    commit(show_first=show)
     audit.log("admin.client_created", client_id=client.client_id)
-    text = client_text(client)
-    if secret:
-        text += f"\nclient_secret: {secret}\n(shown only now: store it safely)"
-    emit({**client_view(client), "client_secret": secret}, as_json, text)
 
 
 @clients.command("list")
@@ -214,9 +217,8 @@ def clients_rotate_secret(client_id, as_json):
     if client.is_public:
         raise click.ClickException("a public client has no secret")
     secret = client.set_secret()
-    commit()
+    commit(show_first=lambda: emit({"client_id": client_id, "client_secret": secret}, as_json,
+                                   f"client_secret: {secret}\n(shown only now: store it safely)"))
     audit.log("admin.client_secret_rotated", client_id=client_id)
-    emit({"client_id": client_id, "client_secret": secret}, as_json,
-         f"client_secret: {secret}\n(shown only now: store it safely)")
 
 
