@@ -242,6 +242,10 @@ def test_arguments_that_are_not_utf8_are_refused_and_write_nothing(tmp_path):
     assert run_idp(tmp_path, "db", "upgrade").returncode == 0
     done = run_idp(tmp_path, "users", "create", b"\xff", "--email", "x@example.com",
                    "--name", "X", "--password-stdin", stdin=PASSWORD.encode() + b"\n")
+    assert done.returncode == 1 and b"username must not contain control" in done.stderr
+    assert b"Traceback" not in done.stderr
+    done = run_idp(tmp_path, "users", "create", "xavier", "--email", "x@example.com",
+                   "--name", "X", "--password-stdin", stdin=b"\xff" + PASSWORD.encode() + b"\n")
     assert done.returncode == 1 and b"must be UTF-8 text" in done.stderr
     assert b"Traceback" not in done.stderr
     assert run_idp(tmp_path, "users", "list").stdout.strip() == b"no users"
@@ -285,6 +289,26 @@ def test_values_the_database_cannot_hold_are_refused_first(app, cli, args):
     """SQLite stores an overlong value that PostgreSQL refuses: both refuse it up front."""
     result = run(cli, *args, input=PASSWORD + "\n")
     assert result.exit_code != 0 and "Traceback" not in result.output
+    assert count(app, User) == 0 and count(app, Client) == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (("users", "create", "da\tve", "--email", "d@example.com", "--name", "D"),
+     "username must not contain control characters"),
+    (("users", "create", "da ve", "--email", "d@example.com", "--name", "D"),
+     "username must not contain spaces"),
+    (("users", "create", "dave", "--email", "d@exam\nple.com", "--name", "D"),
+     "--email must not contain control characters"),
+    (("users", "create", "dave", "--email", "d@example.com", "--name", "Da\x1bve"),
+     "--name must not contain control characters"),
+    (("clients", "create", "--name", "App\nEvil: yes", "--redirect-uri", "https://rp/cb"),
+     "--name must not contain control characters"),
+])
+def test_names_with_control_characters_are_refused(app, cli, args, message):
+    """They broke the tab-separated `list` output and reached pages and ID tokens."""
+    result = run(cli, *args, "--password-stdin", input=PASSWORD + "\n") if args[0] == "users" \
+        else run(cli, *args)
+    assert result.exit_code != 0 and message in result.output
     assert count(app, User) == 0 and count(app, Client) == 0
 
 

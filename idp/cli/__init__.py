@@ -94,6 +94,15 @@ def validate_redirect_uri(uri: str) -> str:
     return uri
 
 
+def check_text(value: str, what: str, max_length: int) -> None:
+    """Names and e-mails are shown in pages, ID tokens and the tab-separated `list` output:
+    no control characters, no line or tab breaks."""
+    if not value or len(value) > max_length:
+        raise click.ClickException(f"{what} must be 1 to {max_length} characters")
+    if not value.isprintable():
+        raise click.ClickException(f"{what} must not contain control characters or line breaks")
+
+
 def uris_option_callback(ctx, param, values):
     return [validate_redirect_uri(v) for v in values] if values else values
 

@@ -11,6 +11,7 @@ from ..models import Client
 from ..models import db
 from ..security import audit
 from . import GRANT_TYPES
+from . import check_text
 from . import commit
 from . import emit
 from . import get_client
@@ -41,8 +42,7 @@ def client_text(client: Client) -> str:
 
 
 def check_client(client: Client) -> None:
-    if not client.name or len(client.name) > 200:
-        raise click.ClickException("--name must be 1 to 200 characters")
+    check_text(client.name, "--name", 200)
     if "authorization_code" in client.grant_types and not client.redirect_uris:
         raise click.ClickException("the authorization_code grant needs at least one --redirect-uri")
     if client.is_public and "client_credentials" in client.grant_types:

@@ -12,6 +12,7 @@ from ..oauth.token_store import revoke_user_tokens
 from ..security import audit
 from ..security.mfa import remove_factors
 from ..sessions import end_all_sessions_of
+from . import check_text
 from . import commit
 from . import emit
 from . import get_user
@@ -38,12 +39,13 @@ def user_view(user: User) -> dict:
 def users_create(username, email, name, password_stdin, as_json):
     """Create a user; the password is asked for (or read from stdin)."""
     username = User.normalize_username(username)
-    if not username or len(username) > 150:
-        raise click.ClickException("username must be 1 to 150 characters")
-    if "@" not in email or len(email) > 320:
+    check_text(username, "username", 150)
+    if any(character.isspace() for character in username):
+        raise click.ClickException("username must not contain spaces")
+    check_text(email, "--email", 320)
+    if "@" not in email or any(character.isspace() for character in email):
         raise click.ClickException(f"{email[:80]!r} is not an email address")
-    if not name or len(name) > 200:
-        raise click.ClickException("--name must be 1 to 200 characters")
+    check_text(name, "--name", 200)
     if User.by_username(username) is not None:
         raise click.ClickException(f"a user named {username!r} already exists")
     user = User(username=username, email=email, name=name,

@@ -58,8 +58,10 @@ class Published:
     def build(cls, infos: tuple[KeyInfo, ...], keys: dict[str, SigningKey]) -> Published:
         active = [info.kid for info in infos if info.state == ACTIVE]
         if len(active) != 1:
+            # Every `idp` command starts the app too, so the way out is the database itself.
             raise ConfigError("the signing_keys table holds keys but no active one: restore its "
-                              "row from a backup (`idp keys list` shows what is there)")
+                              "row from a backup (SELECT kid, state FROM signing_keys shows "
+                              "what is there)")
         ordered = [keys[info.kid] for info in sorted(infos, key=lambda i: JWKS_ORDER[i.state])]
         body = json.dumps({"keys": [key.public_jwk for key in ordered]},
                           separators=(",", ":")).encode()

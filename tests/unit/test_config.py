@@ -219,3 +219,14 @@ def test_config_file_settings_apply(tmp_path, monkeypatch):
     monkeypatch.setenv("IDP_CONFIG", str(tmp_path / "idp.toml"))
     app = create_app(config(tmp_path))
     assert (app.config["ACCESS_TOKEN_TTL_SECONDS"], app.config["KEY_AUTO_ROTATE"]) == (120, False)
+
+
+def test_a_key_table_without_an_active_key_stops_start_up_with_a_way_out(tmp_path):
+    app = migrated_app(tmp_path)
+    with app.app_context():
+        db.session.delete(db.session.get(SigningKeyRecord, stored_keys(app)["active"].kid))
+        db.session.commit()
+    with pytest.raises(ConfigError, match="no active one") as info:
+        create_app(config(tmp_path))
+    # every `idp` command starts the app too: the hint is the database, not `idp keys list`
+    assert "SELECT kid, state FROM signing_keys" in str(info.value)
