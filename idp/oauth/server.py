@@ -61,7 +61,9 @@ class AuthorizationServer(_AuthorizationServer):
             return super().authenticate_client(request, methods, endpoint)
         except ValueError:  # Authlib's Basic parser raises on "Basic " or non-UTF-8 credentials
             error = InvalidClientError("The Basic credentials cannot be read.", status_code=401)
-        except InvalidClientError as exc:
+        except InvalidClientError as exc:  # Authlib's description prints a Python list
+            exc.description = ("Client authentication failed; this endpoint accepts "
+                               f"{' or '.join(methods)}.")
             error = exc
         # Only a registered client_id is logged: a confused caller may send its secret there.
         known = attempted if attempted and self.query_client(attempted) else None

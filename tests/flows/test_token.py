@@ -118,6 +118,17 @@ def test_unknown_client_is_invalid_client(flow):
     assert_oauth_error(response, 401, "invalid_client")
 
 
+def test_invalid_client_says_the_same_for_an_unknown_client_and_a_wrong_secret(flow):
+    """One description, naming the accepted methods in words (Authlib printed a Python list,
+    and told an unknown client_id from a wrong secret)."""
+    descriptions = {flow.http.post("/token", data={"grant_type": "client_credentials"},
+                                   headers=basic_auth(client_id, "wrong-secret")
+                                   ).get_json()["error_description"]
+                    for client_id in (flow.client.client_id, "nobody")}
+    assert descriptions == {"Client authentication failed; this endpoint accepts "
+                            "client_secret_basic or client_secret_post."}
+
+
 def test_oidcc_server_client_secret_post(flow):
     code = flow.code()
     response = flow.http.post("/token", data={
