@@ -140,10 +140,13 @@ def test_login_hint_prefills_username(flow):
     {"extra": "foobar"}, {"display": "page"}, {"display": "popup"}, {"ui_locales": "fr-CA"},
     {"claims_locales": "de"}, {"acr_values": "urn:mace:incommon:iap:silver"},
     {"login_hint": "alice"}, {"nonce": None},
+    {"claims": '{"userinfo": {"name": {"essential": true}}}'},
 ])
 def test_oidcc_optional_parameters_do_not_cause_errors(flow, extra):
     """oidcc-ensure-request-with-unknown-parameter-succeeds, -display-*, -ui-locales,
-    -claims-locales, -acr-values, -login-hint, -request-without-nonce-succeeds."""
+    -claims-locales, -acr-values, -login-hint, -request-without-nonce-succeeds, and
+    -claims-essential (the `claims` parameter is not supported, so it is ignored; `name` comes
+    with the profile scope)."""
     response = flow.code_response(**extra)
     assert "code" in query_of(response.location)
 
