@@ -199,6 +199,7 @@ def validate(config: Any) -> None:
     if config["KEY_SIZE"] not in (2048, 3072, 4096):
         raise ConfigError(f"IDP_KEY_SIZE must be 2048, 3072 or 4096, not {config['KEY_SIZE']}")
     _validate_argon2(config)
+    _validate_mail(config)
     if str(config["LOG_LEVEL"]).upper() not in LOG_LEVELS:
         raise ConfigError(f"IDP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
                           f"not {config['LOG_LEVEL']!r}")
@@ -225,3 +226,22 @@ def _validate_argon2(config: Any) -> None:
             f"argon2id at {memory:,} KiB and {passes} passes is below OWASP's minimum for "
             "production: IDP_ARGON2_MEMORY_COST_KIB at least 7,168 and, times "
             "IDP_ARGON2_TIME_COST, at least 35,840")
+
+
+def _validate_mail(config: Any) -> None:
+    """The URL is never repeated in a message: it can hold the relay's password."""
+    if not config["MAIL_SMTP_URL"]:
+        return
+    try:
+        parts = urlsplit(config["MAIL_SMTP_URL"])
+        usable = parts.scheme in ("smtp", "smtps") and bool(parts.hostname) and (
+            parts.port is None or parts.port > 0)
+    except ValueError:  # a port that is not a number, an unclosed IPv6 bracket
+        usable = False
+    if not usable or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError("IDP_MAIL_SMTP_URL must be smtps://[user:password@]host[:port] or "
+                          "smtp://[user:password@]host[:port]")
+    address = config["MAIL_FROM"]
+    if "@" not in address or not address.isprintable():
+        raise ConfigError("IDP_MAIL_FROM must be set to an e-mail address when "
+                          "IDP_MAIL_SMTP_URL is")

@@ -193,6 +193,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture
+def mailbox():
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) keeping the messages it receives."""
+    from email import message_from_bytes
+    from email import policy
+
+    from aiosmtpd.controller import Controller
+
+    messages: list = []
+
+    class Keep:
+        async def handle_DATA(self, server, session, envelope):
+            messages.append(message_from_bytes(envelope.content, policy=policy.default))
+            return "250 OK"
+
+    controller = Controller(Keep(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield SimpleNamespace(url=f"smtp://127.0.0.1:{controller.port}", messages=messages)
+    finally:
+        controller.stop()
+
+
 class LiveServer:
     def __init__(self, app, url):
         self.app = app

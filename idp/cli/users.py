@@ -10,6 +10,7 @@ from ..models import db
 from ..models import utcnow
 from ..oauth.token_store import revoke_user_tokens
 from ..security import audit
+from ..security import notices
 from ..security.mfa import remove_factors
 from ..sessions import end_all_sessions_of
 from . import check_text
@@ -108,6 +109,7 @@ def users_set_password(username, password_stdin, as_json):
     ended = end_all_sessions_of(user)
     commit()
     audit.log("admin.password_set", user_id=user.id)
+    notices.send(user, "password_set_by_admin")
     emit({"username": user.username, "sessions_ended": ended}, as_json,
          f"password changed for {user.username}")
 
@@ -125,6 +127,8 @@ def users_mfa_reset(username, as_json):
     remove_factors(user)
     commit()
     audit.log("admin.mfa_reset", user_id=user.id, had_totp=had_totp)
+    if had_totp:
+        notices.send(user, "factors_removed_by_admin")
     emit({"username": user.username, "factors_removed": had_totp}, as_json,
          f"second factors of {user.username} removed" if had_totp
          else f"{user.username} had no second factor")

@@ -23,6 +23,7 @@ from ..oauth.claims import SCOPE_DESCRIPTIONS
 from ..oauth.token_store import revoke_families
 from ..security import audit
 from ..security import mfa
+from ..security import notices
 from ..security.passwords import PasswordPolicyError
 from ..security.passwords import hash_password
 from ..security.passwords import verify_password
@@ -110,6 +111,7 @@ def change_password(login):
     ended = end_all_sessions_of(user, keep=login)
     db.session.commit()
     audit.log("account.password_changed", user_id=user.id, sessions_ended=ended)
+    notices.send(user, "password_changed")
     return index(notice="Your password has been changed. You were signed out everywhere else.")
 
 
@@ -142,6 +144,7 @@ def totp(login):
     db.session.commit()
     codes = mfa.new_recovery_codes(user)
     audit.log("mfa.enrolled", user_id=user.id)
+    notices.send(user, "totp_enabled")
     # The user has just used the factor: the session now counts as two-factor.
     start_login(user, amr=["pwd", "otp"], acr=ACR_MFA)
     return _recovery_codes_page(codes)
@@ -194,6 +197,7 @@ def confirmed_factor_change(refused_event: str):
 def regenerate_recovery_codes(login):
     codes = mfa.new_recovery_codes(login.user)
     audit.log("mfa.recovery_codes_regenerated", user_id=login.user_id)
+    notices.send(login.user, "recovery_codes_regenerated")
     return _recovery_codes_page(codes)
 
 
@@ -204,4 +208,5 @@ def disable_totp(login):
     mfa.remove_factors(login.user)
     db.session.commit()
     audit.log("mfa.disabled", user_id=login.user_id)
+    notices.send(login.user, "totp_disabled")
     return index(notice="Two-step sign-in is off. Your recovery codes no longer work.")

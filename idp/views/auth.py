@@ -16,6 +16,7 @@ from ..models import User
 from ..models import db
 from ..security import audit
 from ..security import mfa
+from ..security import notices
 from ..security import rate_limit
 from ..security.passwords import needs_rehash
 from ..security.passwords import rehash_password
@@ -106,6 +107,8 @@ def second_factor():
     mfa.reset_attempts(user)
     session.pop("mfa_pending", None)
     audit.log("mfa.succeeded", user_id=user.id, method=method, step_up=stepping_up or None)
+    if method == "recovery":
+        notices.send(user, "recovery_code_used")
     return signed_in(user, amr=["pwd", "otp"], acr=ACR_MFA, fresh=not stepping_up)
 
 

@@ -230,3 +230,19 @@ def test_a_key_table_without_an_active_key_stops_start_up_with_a_way_out(tmp_pat
         create_app(config(tmp_path))
     # every `idp` command starts the app too: the hint is the database, not `idp keys list`
     assert "SELECT kid, state FROM signing_keys" in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["smtp.example.com", "http://smtp.example.com",
+                                 "smtp://:pw@", "smtps://u:secretpw@mail.example.com:x",
+                                 "smtp://mail.example.com/path", "smtp://[::1"])
+def test_a_mail_server_url_that_cannot_be_used_stops_start_up_without_repeating_it(tmp_path, url):
+    with pytest.raises(ConfigError, match="IDP_MAIL_SMTP_URL must be smtps://") as info:
+        create_app(config(tmp_path, MAIL_SMTP_URL=url, MAIL_FROM="id@example.com"))
+    assert "secretpw" not in str(info.value)
+
+
+def test_a_mail_server_needs_a_from_address(tmp_path):
+    with pytest.raises(ConfigError, match="IDP_MAIL_FROM must be set"):
+        create_app(config(tmp_path, MAIL_SMTP_URL="smtps://mail.example.com"))
+    create_app(config(tmp_path, MAIL_SMTP_URL="smtp://u:p%40ss@mail.example.com:587",
+                      MAIL_FROM="Example ID <id@example.com>"))

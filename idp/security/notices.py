@@ -1,0 +1,99 @@
+"""E-mail notices to a user after a change to how they sign in (ASVS 6.3.7), so that a change
+they did not make does not go unseen: a new password, two-step sign-in turned on or off,
+recovery codes made or used, factors removed by an administrator.
+
+A notice is sent after the change is committed. A mail server that is down loses the notice,
+never the change: the failure is audited. Without IDP_MAIL_SMTP_URL no notice is sent.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate
+from email.utils import make_msgid
+from urllib.parse import SplitResult
+from urllib.parse import unquote
+from urllib.parse import urlsplit
+
+from flask import current_app
+from flask import has_request_context
+from flask import request
+
+from ..config import LOOPBACK_HOSTS
+from ..models import User
+from ..models import utcnow
+from . import audit
+
+# notice: (subject, what happened)
+NOTICES = {
+    "password_changed": ("Your password was changed",
+                         "The password of your account was changed."),
+    "password_set_by_admin": ("Your password was reset",
+                              "An administrator set a new password for your account."),
+    "totp_enabled": ("Two-step sign-in is on",
+                     "Two-step sign-in with an authenticator app was turned on for your "
+                     "account, with new recovery codes."),
+    "totp_disabled": ("Two-step sign-in is off",
+                      "Two-step sign-in was turned off for your account. Your recovery codes "
+                      "no longer work."),
+    "recovery_codes_regenerated": ("New recovery codes",
+                                   "New recovery codes were made for your account. The old "
+                                   "ones no longer work."),
+    "recovery_code_used": ("A recovery code was used",
+                           "One of your recovery codes was used to sign in to your account. "
+                           "It cannot be used again."),
+    "factors_removed_by_admin": ("Two-step sign-in was removed",
+                                 "An administrator removed the authenticator app and the "
+                                 "recovery codes of your account."),
+}
+SMTP_TIMEOUT_SECONDS = 10
+SMTP_SCHEMES = {"smtp": 587, "smtps": 465}
+
+
+def send(user: User, notice: str) -> None:
+    config = current_app.config
+    if not config["MAIL_SMTP_URL"] or not user.email:
+        return
+    subject, what_happened = NOTICES[notice]
+    origin = f", from the address {request.remote_addr}" if has_request_context() else ""
+    try:
+        message = EmailMessage()
+        message["From"] = config["MAIL_FROM"]
+        message["To"] = user.email
+        message["Subject"] = subject
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = make_msgid()
+        message.set_content(
+            f"{what_happened}\n\n"
+            f"Account: {user.username}\n"
+            f"When: {utcnow():%Y-%m-%d %H:%M} UTC{origin}\n"
+            f"Where: {config['ISSUER']}\n\n"
+            "If this was not you or your administrator, sign in and change your password, "
+            "and tell your administrator.\n")
+        parts = urlsplit(config["MAIL_SMTP_URL"])
+        with _connect(parts) as smtp:
+            _secure_and_log_in(smtp, parts)
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException, ValueError) as exc:  # ValueError: a bad address
+        audit.log("notice.failed", user_id=user.id, notice=notice, reason=type(exc).__name__)
+        return
+    audit.log("notice.sent", user_id=user.id, notice=notice)
+
+
+def _connect(parts: SplitResult) -> smtplib.SMTP:
+    port = parts.port or SMTP_SCHEMES[parts.scheme]
+    if parts.scheme == "smtps":
+        return smtplib.SMTP_SSL(parts.hostname, port, timeout=SMTP_TIMEOUT_SECONDS,
+                                context=ssl.create_default_context())
+    return smtplib.SMTP(parts.hostname, port, timeout=SMTP_TIMEOUT_SECONDS)
+
+
+def _secure_and_log_in(smtp: smtplib.SMTP, parts: SplitResult) -> None:
+    """smtp:// must upgrade with STARTTLS, except to a relay on this host: a notice and the
+    relay's password never cross a network in clear."""
+    if parts.scheme == "smtp" and parts.hostname not in LOOPBACK_HOSTS:
+        smtp.starttls(context=ssl.create_default_context())
+    if parts.username:
+        smtp.login(unquote(parts.username), unquote(parts.password or ""))
