@@ -186,6 +186,10 @@ def validate(config: Any) -> None:
         if len(config[name] or "") < 32:
             raise ConfigError(
                 f"IDP_{name} must be set to a random string of at least 32 characters")
+    previous = config["KEYS_PREVIOUS_PASSPHRASE"]
+    if previous and (len(previous) < 32 or previous == config["KEYS_PASSPHRASE"]):
+        raise ConfigError("IDP_KEYS_PREVIOUS_PASSPHRASE, when set, must be the former "
+                          "IDP_KEYS_PASSPHRASE: at least 32 characters, and not the current one")
     for name, (low, high) in WHOLE_NUMBER_RANGES.items():
         if not low <= config[name] <= high:
             raise ConfigError(

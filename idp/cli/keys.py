@@ -12,6 +12,7 @@ from ..keys import JWKS_ORDER
 from ..keys import KeyInfo
 from ..keys import KeyStore
 from ..keys import RotationError
+from ..keys.passphrase import reseal
 from ..models.signing_key import ACTIVE
 from ..models.signing_key import NEXT
 from ..models.signing_key import RETIRED
@@ -101,3 +102,15 @@ def keys_prune(as_json):
     removed = _store().prune()
     emit({"pruned": removed}, as_json,
          "\n".join(f"pruned {kid}" for kid in removed) or "nothing to prune")
+
+
+@keys.command("reseal")
+@json_option
+def keys_reseal(as_json):
+    """Encrypt every key under IDP_KEYS_PASSPHRASE after changing it. Before: every host has
+    the new passphrase there and the old one in IDP_KEYS_PREVIOUS_PASSPHRASE. After: remove
+    IDP_KEYS_PREVIOUS_PASSPHRASE."""
+    resealed = reseal(_store().policy)
+    emit({"resealed": resealed}, as_json,
+         "\n".join(f"resealed {kid}" for kid in resealed)
+         or "every key is already sealed under IDP_KEYS_PASSPHRASE")

@@ -42,12 +42,20 @@ class SigningKey:
             serialization.BestAvailableEncryption(passphrase)).decode()
 
     @classmethod
-    def unsealed(cls, kid: str, sealed: str, passphrase: bytes) -> SigningKey:
-        try:
-            private = serialization.load_pem_private_key(sealed.encode(), passphrase)
-        except (ValueError, TypeError):
+    def unsealed(cls, kid: str, sealed: str, passphrases: tuple[bytes, ...]) -> SigningKey:
+        """Opened with the first of `passphrases` that fits (the current one, then the
+        previous one while IDP_KEYS_PASSPHRASE changes)."""
+        private = None
+        for passphrase in passphrases:
+            try:
+                private = serialization.load_pem_private_key(sealed.encode(), passphrase)
+                break
+            except (ValueError, TypeError):
+                continue
+        if private is None:
             raise ConfigError(f"signing key {kid} in the database cannot be decrypted "
-                              "with IDP_KEYS_PASSPHRASE") from None
+                              "with IDP_KEYS_PASSPHRASE" + " or IDP_KEYS_PREVIOUS_PASSPHRASE"
+                              * (len(passphrases) > 1))
         key = cls.from_private(private) if isinstance(private, rsa.RSAPrivateKey) else None
         if key is None or key.kid != kid:  # a row copied over another: never sign with it
             raise ConfigError(f"signing key {kid} in the database does not hold that key")

@@ -52,6 +52,14 @@ class KeyPolicy:
     jwks_cache: timedelta  # how long an old JWKS may be served by a worker, then cached
     retention: timedelta  # how long a retired key stays published
     automatic: bool
+    # Opens keys sealed before IDP_KEYS_PASSPHRASE changed, until `idp keys reseal` has run.
+    previous_passphrase: bytes | None = field(default=None, repr=False)
+
+    @property
+    def passphrases(self) -> tuple[bytes, ...]:
+        """What opens a sealed key: the current passphrase first."""
+        return (self.passphrase, self.previous_passphrase) if self.previous_passphrase else (
+            self.passphrase,)
 
     @classmethod
     def from_config(cls, config: Any) -> KeyPolicy:
@@ -70,6 +78,7 @@ class KeyPolicy:
             # A worker that has not refreshed yet may sign with a just-retired key a little longer.
             retention=refresh + longest_token + CLOCK_SKEW,
             automatic=config["KEY_AUTO_ROTATE"],
+            previous_passphrase=config["KEYS_PREVIOUS_PASSPHRASE"].encode() or None,
         )
 
     def rotation_due_at(self, active: KeyInfo, next_key: KeyInfo) -> datetime:

@@ -185,7 +185,7 @@ class KeyStore:
             with db.engine.connect() as conn:
                 rows = conn.execute(query).all()
             for kid, sealed in rows:
-                self._keys[kid] = SigningKey.unsealed(kid, sealed, self.policy.passphrase)
+                self._keys[kid] = SigningKey.unsealed(kid, sealed, self.policy.passphrases)
 
     def _create_first_keys(self) -> None:
         """An empty table. Upgrading from file keys: import KEYS_DIR/*.pem, the newest signing

@@ -1,5 +1,6 @@
 """Start-up settings: what stops the provider, and with what message."""
 
+import json
 import logging
 
 import pytest
@@ -246,3 +247,32 @@ def test_a_mail_server_needs_a_from_address(tmp_path):
         create_app(config(tmp_path, MAIL_SMTP_URL="smtps://mail.example.com"))
     create_app(config(tmp_path, MAIL_SMTP_URL="smtp://u:p%40ss@mail.example.com:587",
                       MAIL_FROM="Example ID <id@example.com>"))
+
+
+def test_the_keys_passphrase_changes_without_a_moment_of_unreadable_keys(tmp_path):
+    old, new = "k" * 40, "n" * 40  # config() seals under "k" * 40
+    before = {record.kid for record in stored_keys(migrated_app(tmp_path)).values()}
+    # 1. every host: the new passphrase, and the old one as the previous
+    both = create_app(config(tmp_path, KEYS_PASSPHRASE=new, KEYS_PREVIOUS_PASSPHRASE=old))
+    with both.app_context():  # a key made now is sealed under the new passphrase
+        rotation = both.extensions["idp.keys"].rotate(force=True)
+    # 2. reseal: exactly the keys that only the old passphrase opens
+    result = both.test_cli_runner().invoke(args=["keys", "reseal", "--json"])
+    assert result.exit_code == 0, result.output
+    assert sorted(json.loads(result.output)["resealed"]) == sorted(before)
+    assert rotation.published not in before
+    again = both.test_cli_runner().invoke(args=["keys", "reseal"])
+    assert "every key is already sealed under IDP_KEYS_PASSPHRASE" in again.output
+    # 3. the new passphrase alone opens every key, the old one none
+    after = create_app(config(tmp_path, KEYS_PASSPHRASE=new))
+    assert after.extensions["idp.keys"].signing_key().kid == rotation.activated
+    with pytest.raises(ConfigError, match="cannot be decrypted with IDP_KEYS_PASSPHRASE$"):
+        create_app(config(tmp_path, KEYS_PASSPHRASE=old))
+    with pytest.raises(ConfigError, match="with IDP_KEYS_PASSPHRASE or IDP_KEYS_PREVIOUS_"):
+        create_app(config(tmp_path, KEYS_PASSPHRASE="x" * 40, KEYS_PREVIOUS_PASSPHRASE=old))
+
+
+@pytest.mark.parametrize("previous", ["k" * 40, "too short"])
+def test_the_previous_keys_passphrase_is_a_former_one(tmp_path, previous):
+    with pytest.raises(ConfigError, match="IDP_KEYS_PREVIOUS_PASSPHRASE, when set"):
+        create_app(config(tmp_path, KEYS_PREVIOUS_PASSPHRASE=previous))
