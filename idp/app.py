@@ -78,9 +78,11 @@ def build(app: Flask) -> None:
     from .views import auth
     from .views import errors
     from .views import oauth
+    from .views import health
     from .views import well_known
 
     app.register_blueprint(well_known.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(oauth.bp)

@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
+from flask import request
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
@@ -84,6 +85,9 @@ class KeyStore:
         self._lock = threading.Lock()  # threaded workers refresh one at a time
 
     # --- what the provider uses: no query --------------------------------------------------
+    def has_keys(self) -> bool:
+        return self._published is not None
+
     def signing_key(self) -> SigningKey:
         return self._current().signing
 
@@ -147,8 +151,8 @@ class KeyStore:
             if self.policy.automatic:
                 self._maintain()
         except (SQLAlchemyError, ConfigError):
-            if self._published is None:
-                raise
+            if self._published is None and request.blueprint != "health":
+                raise  # nothing to sign with; a health probe reports it instead
             # The keys in hand are still published and valid: keep serving, retry later.
             log.exception("signing keys not refreshed; still using the ones loaded before")
 
