@@ -37,8 +37,10 @@ def prune() -> dict[str, int]:
 
     token_lifetime = seconds("ACCESS_TOKEN_TTL_SECONDS")
     family_lifetime = seconds("REFRESH_TOKEN_ABSOLUTE_SECONDS") + token_lifetime
+    # Every counter's window: a lockout must last as long as its window says.
     longest_window = timedelta(seconds=max(config["LOGIN_WINDOW_SECONDS"],
-                                           config["CLIENT_AUTH_WINDOW_SECONDS"]))
+                                           config["CLIENT_AUTH_WINDOW_SECONDS"],
+                                           config["MFA_WINDOW_SECONDS"]))
     sweeps = {
         TokenFamily: TokenFamily.expires_at < now - token_lifetime,
         AccessTokenRecord: AccessTokenRecord.expires_at < now,

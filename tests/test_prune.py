@@ -84,3 +84,18 @@ def test_prune_deletes_only_what_is_past_retention(app, cli):
         assert db.session.scalar(db.select(db.func.count()).select_from(Client)) == 1
     again = json.loads(cli.invoke(args=["prune", "--json"]).output)
     assert set(again.values()) == {0}
+
+
+def test_prune_keeps_a_second_factor_lockout_for_its_whole_window(tmp_path, signing_keys_dir):
+    """The MFA window (here longer than the sign-in and client windows) counts too: prune used
+    to lift a code-entry lockout once the longest of the other two windows had passed."""
+    from .conftest import make_app
+
+    app = make_app(tmp_path, signing_keys_dir, MFA_WINDOW_SECONDS=3600, LOGIN_WINDOW_SECONDS=900,
+                   CLIENT_AUTH_WINDOW_SECONDS=60)
+    with app.app_context():
+        db.session.add(RateLimitCounter(key="mfa:user:1", count=9,
+                                        window_start=utcnow() - timedelta(seconds=1800)))
+        db.session.commit()
+    app.test_cli_runner().invoke(args=["prune"])
+    assert remaining(app, RateLimitCounter, RateLimitCounter.key) == ["mfa:user:1"]
