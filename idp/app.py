@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import keys
+from . import maintenance
 from .models import db
 from .models import hot_read
 from .oauth import server
@@ -72,6 +73,7 @@ def build(app: Flask) -> None:
     hashing.init_app(app)
 
     keys.init_app(app)  # app.extensions["idp.keys"], refreshed before each request
+    maintenance.init_app(app)  # `idp prune` once an interval, after a response
     server.init_app(app)
 
     from .views import account

@@ -66,6 +66,7 @@ def make_app(tmp_path: Path, signing_keys_dir: Path, issuer="http://127.0.0.1:50
         "KEYS_DIR": str(keys_dir),
         "DATABASE_URL": _fresh_database(tmp_path),
         "TESTING": True,
+        "PRUNE_INTERVAL_SECONDS": 0,  # tests/test_prune.py turns it on where it is tested
         **FAST_ARGON2,
         **overrides,
     }

@@ -99,3 +99,41 @@ def test_prune_keeps_a_second_factor_lockout_for_its_whole_window(tmp_path, sign
         db.session.commit()
     app.test_cli_runner().invoke(args=["prune"])
     assert remaining(app, RateLimitCounter, RateLimitCounter.key) == ["mfa:user:1"]
+
+
+def expired_counter(app, key):
+    with app.app_context():
+        db.session.add(RateLimitCounter(key=key, count=1,
+                                        window_start=utcnow() - timedelta(days=2)))
+        db.session.commit()
+
+
+def request_and_close(app):
+    app.test_client().get("/health/live").close()  # the sweep runs as gunicorn closes it
+
+
+def test_the_workers_prune_once_an_interval_after_answering(tmp_path, signing_keys_dir):
+    from idp import create_app
+
+    from .conftest import make_app
+
+    first = make_app(tmp_path, signing_keys_dir, PRUNE_INTERVAL_SECONDS=3600)
+    expired_counter(first, "login:old")
+    request_and_close(first)
+    # swept, and the interval is held by a lease
+    assert remaining(first, RateLimitCounter, RateLimitCounter.key) == ["maintenance:prune"]
+    # another worker on the same database, within the interval: no second sweep
+    second = create_app({**{name: first.config[name] for name in (
+        "ENV", "ISSUER", "SECRET_KEY", "KEYS_DIR", "DATABASE_URL", "TESTING")},
+        "PRUNE_INTERVAL_SECONDS": 3600})
+    expired_counter(second, "login:old")
+    request_and_close(second)
+    assert "login:old" in remaining(second, RateLimitCounter, RateLimitCounter.key)
+    with second.app_context():
+        db.engine.dispose()
+
+
+def test_a_zero_interval_leaves_pruning_to_cron(app):
+    expired_counter(app, "login:old")  # tests run with PRUNE_INTERVAL_SECONDS = 0
+    request_and_close(app)
+    assert remaining(app, RateLimitCounter, RateLimitCounter.key) == ["login:old"]
