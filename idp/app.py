@@ -79,8 +79,8 @@ def build(app: Flask) -> None:
     from .views import account
     from .views import auth
     from .views import errors
-    from .views import oauth
     from .views import health
+    from .views import oauth
     from .views import well_known
 
     app.register_blueprint(well_known.bp)
