@@ -4,16 +4,13 @@ single-page app does. Chromium enforces CORS; the provider must allow these two 
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
-
 import pytest
 
 from ..conftest import add_client
 from ..conftest import add_user
 from ..helpers import pkce_pair
 from ..helpers import query_of
+from .conftest import page_server
 from .test_pages import authorize_url
 from .test_pages import callback_of
 from .test_pages import sign_in
@@ -31,27 +28,11 @@ REDEEM_AND_READ = """async ([provider, form]) => {
 }"""
 
 
-class _AppPage(BaseHTTPRequestHandler):
-    """The browser app's own page, on its own origin and without the provider's CSP."""
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.end_headers()
-        self.wfile.write(b"<!doctype html><title>Photo Album</title>")
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def app_origin():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _AppPage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """The browser app's own page, on its own origin and without the provider's CSP."""
+    with page_server(b"<!doctype html><title>Photo Album</title>") as origin:
+        yield origin
 
 
 def test_a_browser_app_on_another_origin_redeems_its_code_and_reads_userinfo(

@@ -7,10 +7,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from fnmatch import fnmatch
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -20,6 +17,7 @@ import requests
 from ..helpers import basic_auth
 from ..helpers import pkce_pair
 from ..helpers import query_of
+from .conftest import page_server
 
 pytestmark = pytest.mark.browser
 
@@ -27,32 +25,12 @@ PLAN_SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "conformance" / "pl
 TEST_USER_PASSWORD = "a passphrase only the suite types"
 
 
-class SuitePage(BaseHTTPRequestHandler):
-    """The suite's own pages: it marks a finished callback with id=submission_complete."""
-
-    def do_GET(self):
-        body = b"<p id='submission_complete'>done</p>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def suite():
     """A stand-in for the suite on a loopback port (a route in the browser would not see the
-    provider's redirects to it)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SuitePage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    provider's redirects to it). It marks a finished callback with id=submission_complete."""
+    with page_server(b"<p id='submission_complete'>done</p>") as origin:
+        yield origin
 
 
 @pytest.fixture
