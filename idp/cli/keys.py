@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ..config import ConfigError
 from ..keys import JWKS_ORDER
 from ..keys import KeyInfo
 from ..keys import KeyStore
@@ -110,7 +111,10 @@ def keys_reseal(as_json):
     """Encrypt every key under IDP_KEYS_PASSPHRASE after changing it. Before: every host has
     the new passphrase there and the old one in IDP_KEYS_PREVIOUS_PASSPHRASE. After: remove
     IDP_KEYS_PREVIOUS_PASSPHRASE."""
-    resealed = reseal(_store().policy)
+    try:
+        resealed = reseal(_store().policy)
+    except ConfigError as exc:  # a row changed since start-up to one neither passphrase opens
+        raise click.ClickException(str(exc)) from None
     emit({"resealed": resealed}, as_json,
          "\n".join(f"resealed {kid}" for kid in resealed)
          or "every key is already sealed under IDP_KEYS_PASSPHRASE")

@@ -8,6 +8,7 @@ from flask_migrate import upgrade
 
 from idp import create_app
 from idp.config import ConfigError
+from idp.keys.material import SigningKey
 from idp.models import SigningKeyRecord
 from idp.models import db
 
@@ -270,6 +271,17 @@ def test_the_keys_passphrase_changes_without_a_moment_of_unreadable_keys(tmp_pat
         create_app(config(tmp_path, KEYS_PASSPHRASE=old))
     with pytest.raises(ConfigError, match="with IDP_KEYS_PASSPHRASE or IDP_KEYS_PREVIOUS_"):
         create_app(config(tmp_path, KEYS_PASSPHRASE="x" * 40, KEYS_PREVIOUS_PASSPHRASE=old))
+
+
+def test_reseal_reports_a_key_neither_passphrase_opens_in_one_line(tmp_path):
+    app = migrated_app(tmp_path)
+    with app.app_context():  # after start-up, a row is overwritten with a key of elsewhere
+        record = db.session.get(SigningKeyRecord, stored_keys(app)["next"].kid)
+        record.encrypted_private_key = SigningKey.generate(2048).sealed(b"x" * 40)
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["keys", "reseal"])
+    assert result.exit_code == 1 and result.exception.__class__ is SystemExit
+    assert "cannot be decrypted with IDP_KEYS_PASSPHRASE" in result.output
 
 
 @pytest.mark.parametrize("previous", ["k" * 40, "too short"])
