@@ -1,8 +1,11 @@
 """Key material: an RS256 key pair with its RFC 7638 `kid`, sealed (encrypted PKCS#8) for the
-database, and the PEM files of file-based releases, imported once."""
+database; the key set as it is published (JWKS body, ETag, verification keys); and the PEM
+files of file-based releases, imported once."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
@@ -11,9 +14,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc.jwk import KeySet
 from joserfc.jwk import RSAKey
 
 from ..config import ConfigError
+from ..models.signing_key import ACTIVE
+from .policy import JWKS_ORDER
+from .policy import KeyInfo
 
 ALGORITHM = "RS256"
 MINIMUM_KEY_SIZE = 2048
@@ -60,6 +67,31 @@ class SigningKey:
         if key is None or key.kid != kid:  # a row copied over another: never sign with it
             raise ConfigError(f"signing key {kid} in the database does not hold that key")
         return key
+
+
+@dataclass(frozen=True)
+class Published:
+    """One consistent view of the key set, replaced whole when the database says otherwise."""
+
+    infos: tuple[KeyInfo, ...]
+    signing: SigningKey
+    keyset: KeySet
+    jwks_body: bytes
+    etag: str
+
+    @classmethod
+    def build(cls, infos: tuple[KeyInfo, ...], keys: dict[str, SigningKey]) -> Published:
+        active = [info.kid for info in infos if info.state == ACTIVE]
+        if len(active) != 1:
+            # Every `idp` command starts the app too, so the way out is the database itself.
+            raise ConfigError("the signing_keys table holds keys but no active one: restore its "
+                              "row from a backup (SELECT kid, state FROM signing_keys shows "
+                              "what is there)")
+        ordered = [keys[info.kid] for info in sorted(infos, key=lambda i: JWKS_ORDER[i.state])]
+        body = json.dumps({"keys": [key.public_jwk for key in ordered]},
+                          separators=(",", ":")).encode()
+        return cls(infos, keys[active[0]], KeySet([key.private for key in ordered]), body,
+                   '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
 def read_key_files(keys_dir: Path) -> list[tuple[SigningKey, datetime]]:

@@ -1,17 +1,15 @@
 """This process's copy of the signing keys and the operations of their lifecycle (create,
-refresh, rotate, prune) on the database. The rules are in policy.py, the key material in
-material.py."""
+refresh, rotate, prune) on the database. The rules are in policy.py, the key material and its
+published form in material.py."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,6 @@ import sqlalchemy as sa
 from flask import Flask
 from flask import request
 from joserfc import jwt
-from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -33,9 +30,9 @@ from ..models.signing_key import RETIRED
 from ..models.signing_key import SigningKeyRecord
 from ..security import audit
 from .material import ALGORITHM
+from .material import Published
 from .material import SigningKey
 from .material import read_key_files
-from .policy import JWKS_ORDER
 from .policy import KeyInfo
 from .policy import KeyPolicy
 from .policy import Rotation
@@ -43,31 +40,6 @@ from .policy import RotationError
 from .policy import active_and_next
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Published:
-    """One consistent view of the key set, replaced whole when the database says otherwise."""
-
-    infos: tuple[KeyInfo, ...]
-    signing: SigningKey
-    keyset: KeySet
-    jwks_body: bytes
-    etag: str
-
-    @classmethod
-    def build(cls, infos: tuple[KeyInfo, ...], keys: dict[str, SigningKey]) -> Published:
-        active = [info.kid for info in infos if info.state == ACTIVE]
-        if len(active) != 1:
-            # Every `idp` command starts the app too, so the way out is the database itself.
-            raise ConfigError("the signing_keys table holds keys but no active one: restore its "
-                              "row from a backup (SELECT kid, state FROM signing_keys shows "
-                              "what is there)")
-        ordered = [keys[info.kid] for info in sorted(infos, key=lambda i: JWKS_ORDER[i.state])]
-        body = json.dumps({"keys": [key.public_jwk for key in ordered]},
-                          separators=(",", ":")).encode()
-        return cls(infos, keys[active[0]], KeySet([key.private for key in ordered]), body,
-                   '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
 class KeyStore:
