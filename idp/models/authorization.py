@@ -36,6 +36,8 @@ class AuthorizationCode(db.Model):
     auth_time: Mapped[int] = mapped_column(db.BigInteger)
     amr: Mapped[list] = mapped_column(db.JSON, default=list)
     acr: Mapped[str | None] = mapped_column(db.String(100))
+    # RFC 8707 resources the request asked for; empty: none asked.
+    resources: Mapped[list] = mapped_column(db.JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None] = mapped_column()

@@ -34,6 +34,8 @@ class TokenFamily(db.Model):
     )
     # The scope the user granted; refreshed access tokens may ask for less, never more.
     scope: Mapped[str] = mapped_column(db.Text, default="")
+    # The resources (RFC 8707) the authorization asked for, the same way; empty: none asked.
+    resources: Mapped[list] = mapped_column(db.JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Absolute end of the family: no refresh token of it is accepted after this.
     expires_at: Mapped[datetime] = mapped_column(index=True)

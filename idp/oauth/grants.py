@@ -26,6 +26,7 @@ from ..security.hashing import hash_secret
 from .token_store import find_refresh_token
 from .token_store import revoke_families
 from .token_store import revoke_family
+from .tokens import InvalidTargetError
 from .tokens import record_user_tokens
 from .tokens import requested_audience
 from .tokens import start_family
@@ -72,6 +73,27 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
                               self.request.authorization_code)
         record_user_tokens(token, family)
 
+    def validate_authorization_request(self) -> str:
+        """Authlib's checks, then RFC 8707 §2: a `resource` must be registered for the client.
+        One at most here: the request is parked while the user signs in and consents."""
+        redirect_uri = super().validate_authorization_request()
+        resources = self.request.payload.datalist.get("resource", [])
+        try:
+            if len(resources) > 1:
+                raise InvalidTargetError("Ask for one resource per authorization request.")
+            requested_audience(resources, self.request.client)
+        except InvalidTargetError as error:
+            error.redirect_uri = redirect_uri
+            raise
+        return redirect_uri
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()  # client, code of this client, redirect URI, PKCE
+        # The resources the authorization asked for bound the token's audience (RFC 8707 §2).
+        self.request.audience = requested_audience(
+            self.request.form.getlist("resource"), self.request.client,
+            granted=self.request.authorization_code.resources)
+
     @staticmethod
     def validate_authorization_redirect_uri(request, client) -> str:
         """OIDC Core §3.1.2.1: required, and registered character for character. The message
@@ -100,6 +122,7 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
                 auth_time=context["auth_time"],
                 amr=context["amr"],
                 acr=context.get("acr"),
+                resources=[data["resource"]] if data.get("resource") else [],
                 expires_at=utcnow()
                 + timedelta(seconds=current_app.config["AUTHORIZATION_CODE_TTL_SECONDS"]),
             )
@@ -205,6 +228,8 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
         if consent is None or not consent.covers(family.scope):
             self._revoke(family, "consent_withdrawn")
             raise InvalidGrantError("The user has withdrawn the consent for this application.")
+        self.request.audience = requested_audience(  # before the token is spent
+            self.request.form.getlist("resource"), self.request.client, granted=family.resources)
         # Spend the token atomically, in the transaction that stores its successor: of two
         # concurrent uses exactly one wins, and the other is a replay.
         spent = db.session.execute(

@@ -33,13 +33,17 @@ class InvalidTargetError(OAuth2Error):
     error = "invalid_target"
 
 
-def requested_audience(resources: list[str], client) -> list[str]:
+def requested_audience(resources: list[str], client, granted: list[str] = ()) -> list[str]:
     """RFC 8707 §2: every `resource` must be one of the client's registered audiences (absolute
-    URIs without a fragment, checked at registration). None asked: the default audience."""
+    URIs without a fragment, checked at registration) and, at the token endpoint, among those
+    the authorization asked for (`granted`), if it asked for any. None asked: those granted,
+    else the client's default audience."""
     if not resources:
-        return client.default_audience()
+        return list(granted) or client.default_audience()
     if any(resource not in client.audiences for resource in resources):
         raise InvalidTargetError("The resource is not registered for this client.")
+    if granted and any(resource not in granted for resource in resources):
+        raise InvalidTargetError("The resource was not in the authorization request.")
     return list(dict.fromkeys(resources))
 
 
@@ -81,7 +85,9 @@ def start_family(client, user, authorization_code) -> TokenFamily:
     lifetime = timedelta(seconds=current_app.config["REFRESH_TOKEN_ABSOLUTE_SECONDS"])
     family = TokenFamily(client_id=client.client_id, user_id=user.id,
                          authorization_code_id=authorization_code.id,
-                         scope=authorization_code.scope, expires_at=utcnow() + lifetime)
+                         scope=authorization_code.scope,
+                         resources=list(authorization_code.resources),
+                         expires_at=utcnow() + lifetime)
     db.session.add(family)
     return family
 

@@ -1,0 +1,79 @@
+"""RFC 8707 resource indicators in the code flow: asked for at /authorize, they bind the
+audience of every token of that authorization; a token request may narrow it, never widen it."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from ..conftest import add_client
+from ..helpers import Browserless
+from ..helpers import basic_auth
+from ..helpers import query_of
+from .test_authorize import assert_error_redirect
+
+ORDERS = "https://orders.example.com"
+BILLING = "https://billing.example.com"
+
+
+@pytest.fixture
+def flow(http, user, app):
+    client = add_client(app, name="Agent", audiences=[ORDERS, BILLING],
+                        grant_types=["authorization_code", "refresh_token"],
+                        scope="openid profile email offline_access")
+    return Browserless(http, client)
+
+
+def audience(token_response) -> str | list[str]:
+    payload = token_response.get_json()["access_token"].split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["aud"]
+
+
+def refresh(flow, refresh_token, **form):
+    return flow.http.post("/token", data={"grant_type": "refresh_token",
+                                          "refresh_token": refresh_token, **form},
+                          headers=basic_auth(flow.client.client_id, flow.secret))
+
+
+@pytest.mark.parametrize("resource", ["https://elsewhere.example.com", [ORDERS, BILLING]])
+def test_authorize_refuses_an_unregistered_resource_or_more_than_one(flow, resource):
+    response = flow.code_response(resource=resource, state="s1")
+    params = assert_error_redirect(response, flow, "invalid_target", "s1")
+    assert params["error_description"]
+
+
+def test_the_resource_asked_at_authorize_is_the_audience_of_every_token(flow):
+    code = flow.code(resource=ORDERS, scope="openid offline_access")
+    tokens = flow.exchange(code)  # no resource at /token: the one asked at /authorize
+    assert tokens.status_code == 200 and audience(tokens) == ORDERS
+    refreshed = refresh(flow, tokens.get_json()["refresh_token"])
+    assert refreshed.status_code == 200 and audience(refreshed) == ORDERS
+    # asked again, it is the same; another registered one is not granted
+    again = refresh(flow, refreshed.get_json()["refresh_token"], resource=ORDERS)
+    assert again.status_code == 200 and audience(again) == ORDERS
+    wider = refresh(flow, again.get_json()["refresh_token"], resource=BILLING)
+    assert wider.status_code == 400 and wider.get_json()["error"] == "invalid_target"
+    # refused before the refresh token is spent: it still works
+    assert refresh(flow, again.get_json()["refresh_token"]).status_code == 200
+
+
+def test_a_code_for_one_resource_cannot_buy_a_token_for_another(flow):
+    code = flow.code(resource=ORDERS)
+    response = flow.exchange(code, resource=BILLING)
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_target"
+
+
+def test_without_a_resource_at_authorize_the_token_request_chooses(flow):
+    tokens = flow.exchange(flow.code(scope="openid offline_access"), resource=BILLING)
+    assert audience(tokens) == BILLING
+    assert sorted(audience(refresh(flow, tokens.get_json()["refresh_token"]))) == [
+        BILLING, ORDERS]  # the family asked for none: every registered audience
+
+
+def test_the_resource_survives_the_sign_in(flow):
+    """The request is parked while the user signs in and consents, then resumed."""
+    response = flow.code_response(resource=ORDERS)
+    assert "code" in query_of(response.location)
+    assert audience(flow.exchange(query_of(response.location)["code"])) == ORDERS
