@@ -112,6 +112,7 @@ def _continue_authorization(grant, login):
             client=client,
             user=user,
             scopes=[(s, SCOPE_DESCRIPTIONS.get(s, s)) for s in scope.split()],
+            resource=args.get("resource"),  # RFC 8707: where the tokens will be usable
         )
 
     session.pop("pending_authz", None)

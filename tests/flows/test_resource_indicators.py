@@ -77,3 +77,9 @@ def test_the_resource_survives_the_sign_in(flow):
     response = flow.code_response(resource=ORDERS)
     assert "code" in query_of(response.location)
     assert audience(flow.exchange(query_of(response.location)["code"])) == ORDERS
+
+
+def test_the_consent_page_names_the_resource(flow):
+    flow.authorize(resource=ORDERS)
+    page = flow.follow(flow.login()).get_data(as_text=True)
+    assert f'<strong id="resource">{ORDERS}</strong>' in page
