@@ -37,9 +37,11 @@ def requested_audience(resources: list[str], client, granted: list[str] = ()) ->
     """RFC 8707 §2: every `resource` must be one of the client's registered audiences (absolute
     URIs without a fragment, checked at registration) and, at the token endpoint, among those
     the authorization asked for (`granted`), if it asked for any. None asked: those granted,
-    else the client's default audience."""
+    still registered (an operator may have removed one since), else the client's default
+    audience."""
+    resources = resources or list(granted)
     if not resources:
-        return list(granted) or client.default_audience()
+        return client.default_audience()
     if any(resource not in client.audiences for resource in resources):
         raise InvalidTargetError("The resource is not registered for this client.")
     if granted and any(resource not in granted for resource in resources):

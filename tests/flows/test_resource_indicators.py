@@ -8,6 +8,9 @@ import json
 
 import pytest
 
+from idp.models import Client
+from idp.models import db
+
 from ..conftest import add_client
 from ..helpers import Browserless
 from ..helpers import basic_auth
@@ -83,3 +86,13 @@ def test_the_consent_page_names_the_resource(flow):
     flow.authorize(resource=ORDERS)
     page = flow.follow(flow.login()).get_data(as_text=True)
     assert f'<strong id="resource">{ORDERS}</strong>' in page
+
+
+def test_a_resource_removed_from_the_client_is_no_longer_granted(flow, app):
+    tokens = flow.exchange(flow.code(resource=ORDERS, scope="openid offline_access"))
+    with app.app_context():  # `idp clients update --audience` on another day
+        client = Client.by_client_id(flow.client.client_id)
+        client.audiences = [BILLING]
+        db.session.commit()
+    refused = refresh(flow, tokens.get_json()["refresh_token"])
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_target"
