@@ -36,6 +36,8 @@ WHOLE_NUMBER_RANGES = {
         "SESSION_IDLE_TIMEOUT_SECONDS", "SESSION_ABSOLUTE_TIMEOUT_SECONDS",
         "JWKS_MAX_AGE_SECONDS", "LOGIN_WINDOW_SECONDS", "CLIENT_AUTH_WINDOW_SECONDS")},
     "PRUNE_INTERVAL_SECONDS": (0, TEN_YEARS),  # 0: `idp prune` from cron instead
+    # 0: strict rotation. Five minutes at most, as Hydra's rotation_grace_period.
+    "REFRESH_TOKEN_REUSE_GRACE_SECONDS": (0, 300),
     **{name: (1, 1_000_000) for name in (
         "MFA_MAX_FAILURES", "LOGIN_MAX_FAILURES_PER_ACCOUNT", "LOGIN_MAX_FAILURES_PER_IP",
         "CLIENT_AUTH_MAX_FAILURES")},

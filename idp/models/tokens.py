@@ -10,7 +10,9 @@ putting its `jti` on the deny-list until it would have expired anyway.
 from __future__ import annotations
 
 from datetime import datetime
+from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
@@ -50,9 +52,15 @@ class TokenFamily(db.Model):
         return self.revoked_at is None and self.expires_at > utcnow()
 
 
+def refresh_reuse_grace() -> timedelta:
+    """How long a used refresh token may be used again (REFRESH_TOKEN_REUSE_GRACE_SECONDS)."""
+    return timedelta(seconds=current_app.config["REFRESH_TOKEN_REUSE_GRACE_SECONDS"])
+
+
 class RefreshToken(db.Model):
     """An opaque refresh token (only its keyed hash is kept). Each one is good for one use: the
-    use sets `used_at` and issues its successor; a second use is a replay."""
+    use sets `used_at` and issues its successor; a second use is a replay. Where the operator
+    allows a reuse grace window, uses within it of the first use issue further successors."""
 
     __tablename__ = "refresh_tokens"
 
@@ -79,7 +87,15 @@ class RefreshToken(db.Model):
         return self.expires_at <= utcnow() or self.family.expires_at <= utcnow()
 
     def is_revoked(self) -> bool:
-        return self.used_at is not None or self.family.revoked_at is not None
+        return self.is_spent() or self.family.revoked_at is not None
+
+    def is_spent(self) -> bool:
+        """Used, and past the reuse grace window. Without a window, any use spends it, even one
+        that another host's clock dates a little ahead of ours."""
+        if self.used_at is None:
+            return False
+        grace = refresh_reuse_grace()
+        return not grace or self.used_at <= utcnow() - grace
 
 
 class AccessTokenRecord(db.Model):

@@ -12,6 +12,8 @@ from authlib.oauth2.rfc6749 import InvalidScopeError
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749 import scope_to_list
 from flask import current_app
+from sqlalchemy import func
+from sqlalchemy import or_
 from sqlalchemy import update
 
 from ..models import AuthorizationCode
@@ -21,6 +23,7 @@ from ..models import TokenFamily
 from ..models import db
 from ..models import utcnow
 from ..models.client import CONFIDENTIAL_AUTH_METHODS
+from ..models.tokens import refresh_reuse_grace
 from ..security import audit
 from ..security.hashing import hash_secret
 from .token_store import find_refresh_token
@@ -182,7 +185,9 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
 
 class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
     """Every use returns a new refresh token and spends the old one. A spent token presented
-    again means it was copied: the whole family is revoked (RFC 9700 §4.14.2)."""
+    again means it was copied: the whole family is revoked (RFC 9700 §4.14.2). The operator
+    may allow reuse for a few seconds after the first use (REFRESH_TOKEN_REUSE_GRACE_SECONDS),
+    for clients that refresh from several tabs or retry a lost response."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
     INCLUDE_NEW_REFRESH_TOKEN = True
@@ -202,14 +207,13 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
         row = find_refresh_token(refresh_token)
-        if row is not None and row.used_at is None and row.family.revoked_at is None \
-                and not row.is_expired():
+        if row is not None and not row.is_revoked() and not row.is_expired():
             return row
         if row is None:
             reason = "unknown_refresh_token"
         elif row.family.revoked_at is not None:
             reason = "family_revoked"
-        elif row.used_at is not None:
+        elif row.is_spent():
             reason = "refresh_token_reuse"
             self._revoke(row.family, reason)
         else:
@@ -231,16 +235,24 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
         self.request.audience = requested_audience(  # before the token is spent
             self.request.form.getlist("resource"), self.request.client, granted=family.resources)
         # Spend the token atomically, in the transaction that stores its successor: of two
-        # concurrent uses exactly one wins, and the other is a replay.
+        # concurrent uses exactly one wins, and the other is a replay. Within a reuse grace
+        # window, both win; the window runs from the first use and is never extended.
+        now = utcnow()
+        unspent = RefreshToken.used_at.is_(None)
+        if grace := refresh_reuse_grace():
+            unspent = or_(unspent, RefreshToken.used_at > now - grace)
         spent = db.session.execute(
             update(RefreshToken)
-            .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
-            .values(used_at=utcnow())
+            .where(RefreshToken.id == row.id, unspent)
+            .values(used_at=func.coalesce(RefreshToken.used_at, now))
         ).rowcount
         if not spent:
             db.session.rollback()
             self._revoke(family, "refresh_token_reuse")
             raise InvalidGrantError(INVALID_REFRESH_TOKEN)
+        if row.used_at is not None:
+            audit.log("token.refresh_reused_in_grace", client_id=family.client_id,
+                      user_id=family.user_id, first_used_at=row.used_at.isoformat())
 
     def _revoke(self, family: TokenFamily, reason: str) -> None:
         revoke_family(family, reason)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
+
 from idp.models import Consent
 from idp.models import RefreshToken
 from idp.models import TokenFamily
@@ -186,3 +188,82 @@ def test_concurrent_uses_of_one_refresh_token_let_exactly_one_through(provider, 
         assert statuses == [200, 400], [r.text for r in responses]
         winner = next(r for r in responses if r.status_code == 200).json()
         assert_invalid_grant(provider.refresh(web_app, winner["refresh_token"]))
+
+
+# --- the reuse grace window (IDP_REFRESH_TOKEN_REUSE_GRACE_SECONDS) -------------------------
+
+GRACE_SECONDS = 30
+
+
+@pytest.fixture
+def grace(provider):
+    provider.app.config["REFRESH_TOKEN_REUSE_GRACE_SECONDS"] = GRACE_SECONDS
+
+
+def first_used(provider, token: str, seconds_ago: float | None = None):
+    """When `token` was first used; with `seconds_ago`, move that moment back first."""
+    with provider.app.app_context():
+        row = db.session.execute(
+            db.select(RefreshToken).filter_by(token_hash=hash_secret(token))).scalar_one()
+        if seconds_ago is not None:
+            row.used_at = utcnow() - timedelta(seconds=seconds_ago)
+            db.session.commit()
+        return row.used_at
+
+
+def test_reuse_within_the_grace_window_returns_new_tokens_and_keeps_every_one(
+        provider, alice, web_app, grace):
+    """Two tabs refresh with the same token: both get tokens, and neither is signed out."""
+    first = provider.user_tokens(web_app)
+    second = provider.refresh(web_app, first["refresh_token"]).json()
+    again = provider.refresh(web_app, first["refresh_token"])
+    assert again.status_code == 200, again.text
+    third = again.json()
+    assert third["refresh_token"] not in (first["refresh_token"], second["refresh_token"])
+    assert third["access_token"] != second["access_token"]
+    assert provider.introspect(web_app, first["refresh_token"])["active"] is True
+    for tokens in (second, third):
+        assert provider.userinfo(tokens["access_token"]).status_code == 200
+        assert provider.refresh(web_app, tokens["refresh_token"]).status_code == 200
+    with provider.app.app_context():
+        assert db.session.execute(db.select(TokenFamily)).scalar_one().revoked_at is None
+
+
+def test_the_grace_window_runs_from_the_first_use_and_is_never_extended(
+        provider, alice, web_app, grace):
+    first = provider.user_tokens(web_app)
+    second = provider.refresh(web_app, first["refresh_token"]).json()
+    used_at = first_used(provider, first["refresh_token"], seconds_ago=GRACE_SECONDS - 5)
+    assert provider.refresh(web_app, first["refresh_token"]).status_code == 200
+    assert first_used(provider, first["refresh_token"]) == used_at  # the reuse moved nothing
+
+    first_used(provider, first["refresh_token"], seconds_ago=GRACE_SECONDS + 1)
+    assert provider.introspect(web_app, first["refresh_token"]) == {"active": False}
+    assert_invalid_grant(provider.refresh(web_app, first["refresh_token"]))  # now a replay
+    assert_invalid_grant(provider.refresh(web_app, second["refresh_token"]))
+    assert provider.introspect(web_app, second["access_token"]) == {"active": False}
+    with provider.app.app_context():
+        family = db.session.execute(db.select(TokenFamily)).scalar_one()
+        assert family.revoked_reason == "refresh_token_reuse"
+
+
+def test_the_grace_window_does_not_revive_a_revoked_family_or_serve_another_client(
+        provider, alice, web_app, grace):
+    first = provider.user_tokens(web_app)
+    second = provider.refresh(web_app, first["refresh_token"]).json()
+    other = provider.register("Other", "--redirect-uri", CALLBACK,
+                              "--grant-type", "authorization_code",
+                              "--grant-type", "refresh_token", "--scope", "openid offline_access")
+    assert_invalid_grant(provider.refresh(other, first["refresh_token"]))
+    assert provider.revoke(web_app, second["refresh_token"]).status_code == 200
+    assert_invalid_grant(provider.refresh(web_app, first["refresh_token"]))
+
+
+def test_concurrent_uses_within_the_grace_window_all_get_tokens(provider, alice, web_app, grace):
+    token = provider.user_tokens(web_app)["refresh_token"]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        responses = list(pool.map(lambda t: provider.refresh(web_app, t), [token] * 3))
+    assert [r.status_code for r in responses] == [200] * 3, [r.text for r in responses]
+    successors = {r.json()["refresh_token"] for r in responses}
+    assert len(successors) == 3
+    assert all(provider.refresh(web_app, t).status_code == 200 for t in successors)

@@ -162,6 +162,8 @@ def test_development_secrets_are_generated_once(tmp_path, signing_keys_dir, name
     ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "-1", "between 1 and"),
     ("TRUSTED_PROXY_COUNT", "-1", "between 0 and 16"),
     ("AUTHORIZATION_CODE_TTL_SECONDS", "601", "between 1 and 600"),
+    ("REFRESH_TOKEN_REUSE_GRACE_SECONDS", "301", "between 0 and 300"),
+    ("REFRESH_TOKEN_REUSE_GRACE_SECONDS", "-1", "between 0 and 300"),
     # argon2 refused these only when a password was hashed: at sign-in, a 500
     ("ARGON2_TIME_COST", "0", "between 1 and 1,000"),
     ("ARGON2_PARALLELISM", "0", "between 1 and 255"),
