@@ -2,14 +2,17 @@
 they did not make does not go unseen: a new password, two-step sign-in turned on or off,
 recovery codes made or used, factors removed by an administrator.
 
-A notice is sent after the change is committed. A mail server that is down loses the notice,
-never the change: the failure is audited. Without IDP_MAIL_SMTP_URL no notice is sent.
+A notice is sent after the change is committed, and, for a change made over HTTP, after the
+response has gone out: a slow mail server never delays the user. A mail server that is down
+loses the notice, never the change: the failure is audited. Without IDP_MAIL_SMTP_URL no notice
+is sent.
 """
 
 from __future__ import annotations
 
 import smtplib
 import ssl
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from email.utils import make_msgid
@@ -17,6 +20,8 @@ from urllib.parse import SplitResult
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
+from flask import Flask
+from flask import after_this_request
 from flask import current_app
 from flask import has_request_context
 from flask import request
@@ -53,33 +58,68 @@ SMTP_SCHEMES = {"smtp": 587, "smtps": 465}
 
 
 def send(user: User, notice: str) -> None:
+    """Notify `user` of `notice`: after the response to this request, or now, from the CLI."""
+    if not current_app.config["MAIL_SMTP_URL"] or not user.email:
+        return
+    ip = request.remote_addr if has_request_context() else None
+    delivery = Delivery(current_app._get_current_object(), user.id, notice, ip, user.email,
+                        _compose(user, notice, ip))
+    if not has_request_context():
+        delivery()
+        return
+
+    @after_this_request
+    def deliver_once_answered(response):
+        response.call_on_close(delivery)  # run by gunicorn once the response is sent
+        return response
+
+
+def _compose(user: User, notice: str, ip: str | None) -> EmailMessage:
     config = current_app.config
-    if not config["MAIL_SMTP_URL"] or not user.email:
-        return
     subject, what_happened = NOTICES[notice]
-    origin = f", from the address {request.remote_addr}" if has_request_context() else ""
-    try:
-        message = EmailMessage()
-        message["From"] = config["MAIL_FROM"]
-        message["To"] = user.email
-        message["Subject"] = subject
-        message["Date"] = formatdate(usegmt=True)
-        message["Message-ID"] = make_msgid()
-        message.set_content(
-            f"{what_happened}\n\n"
-            f"Account: {user.username}\n"
-            f"When: {utcnow():%Y-%m-%d %H:%M} UTC{origin}\n"
-            f"Where: {config['ISSUER']}\n\n"
-            "If this was not you or your administrator, sign in and change your password, "
-            "and tell your administrator.\n")
-        parts = urlsplit(config["MAIL_SMTP_URL"])
-        with _connect(parts) as smtp:
-            _secure_and_log_in(smtp, parts)
-            smtp.send_message(message)
-    except (OSError, smtplib.SMTPException, ValueError) as exc:  # ValueError: a bad address
-        audit.log("notice.failed", user_id=user.id, notice=notice, reason=type(exc).__name__)
-        return
-    audit.log("notice.sent", user_id=user.id, notice=notice)
+    origin = f", from the address {ip}" if ip else ""
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid()
+    message.set_content(
+        f"{what_happened}\n\n"
+        f"Account: {user.username}\n"
+        f"When: {utcnow():%Y-%m-%d %H:%M} UTC{origin}\n"
+        f"Where: {config['ISSUER']}\n\n"
+        "If this was not you or your administrator, sign in and change your password, "
+        "and tell your administrator.\n")
+    return message
+
+
+@dataclass
+class Delivery:
+    """One notice on its way to the mail server, with what its audit record needs."""
+
+    app: Flask
+    user_id: int
+    notice: str
+    ip: str | None
+    to: str
+    message: EmailMessage  # From and To are set on delivery, where a bad address is audited
+
+    def __call__(self) -> None:
+        with self.app.app_context():
+            config = current_app.config
+            try:
+                self.message["From"] = config["MAIL_FROM"]
+                self.message["To"] = self.to
+                parts = urlsplit(config["MAIL_SMTP_URL"])
+                with _connect(parts) as smtp:
+                    _secure_and_log_in(smtp, parts)
+                    smtp.send_message(self.message)
+            except (OSError, smtplib.SMTPException, ValueError) as exc:  # ValueError: an address
+                self._audit("notice.failed", reason=type(exc).__name__)
+                return
+            self._audit("notice.sent")
+
+    def _audit(self, event: str, **fields) -> None:
+        audit.log(event, user_id=self.user_id, notice=self.notice, ip=self.ip, **fields)
 
 
 def _connect(parts: SplitResult) -> smtplib.SMTP:
