@@ -3,7 +3,8 @@
 
 Rows are kept as long as they can still matter:
 - a used authorization code, while tokens issued from it can be alive, so that a replay of the
-  code can still revoke them (RFC 6749 §4.1.2); an unused one, until it expires;
+  code can still revoke them (RFC 6749 §4.1.2), and a refresh can renew the ID token with the
+  sign-in's auth_time, acr and amr (OIDC Core §12.2); an unused one, until it expires;
 - a token family with its refresh tokens and access-token records, until its absolute end plus
   one access-token lifetime (a spent refresh token must stay to recognise its replay);
 - a deny-list entry or an access-token record, until the token it names has expired;

@@ -46,6 +46,8 @@ class TokenFamily(db.Model):
 
     client = relationship("Client", lazy="joined")
     user = relationship("User", lazy="joined")
+    # The sign-in behind the family (auth_time, acr, amr), for ID tokens renewed at a refresh.
+    authorization_code = relationship("AuthorizationCode", lazy="select")
 
     @property
     def is_live(self) -> bool:

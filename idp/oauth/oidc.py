@@ -1,10 +1,12 @@
-"""OpenID Connect on the code grant: the ID token (OIDC Core §2, §3.1.3.6)."""
+"""OpenID Connect on the token endpoint: the ID token of the code grant (OIDC Core §2,
+§3.1.3.6), renewed by the refresh grant (§12.2)."""
 
 from __future__ import annotations
 
 import time
 
 from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
+from authlib.oidc.core.grants import OpenIDToken
 from flask import current_app
 
 from ..keys import ALGORITHM
@@ -14,7 +16,9 @@ from ..models import utcnow
 from .claims import generate_user_info
 
 
-class OpenIDCode(_OpenIDCode):
+class SignsIdTokens:
+    """What the ID tokens of both grants share: the active signing key and the claims."""
+
     def resolve_client_private_key(self, client):
         return current_app.extensions["idp.keys"].signing_key().private
 
@@ -35,6 +39,11 @@ class OpenIDCode(_OpenIDCode):
             "exp": now + current_app.config["ID_TOKEN_TTL_SECONDS"],
         }
 
+    def generate_user_info(self, user, scope):
+        return generate_user_info(user, scope)
+
+
+class OpenIDCode(SignsIdTokens, _OpenIDCode):
     def exists_nonce(self, nonce: str, request) -> bool:
         """A nonce seen with a live code of the same client is a replayed request."""
         stmt = db.select(AuthorizationCode.id).where(
@@ -44,5 +53,23 @@ class OpenIDCode(_OpenIDCode):
         )
         return db.session.execute(stmt.limit(1)).first() is not None
 
-    def generate_user_info(self, user, scope):
-        return generate_user_info(user, scope)
+
+class OpenIDRefresh(SignsIdTokens, OpenIDToken):
+    """A refresh renews the ID token too, when the refreshed scope holds `openid` (§12.2):
+    relying parties that present the ID token itself (kubectl oidc-login, Grafana, Vault)
+    would otherwise send the user back to sign in each time it expires. Same iss, sub, aud and
+    azp; a new iat; auth_time, acr and amr of the original sign-in, read from its code."""
+
+    def process_token(self, grant, response):
+        original = grant.request.refresh_token.family.authorization_code
+        if original is None:  # pruned; retention keeps it as long as its family, so never
+            return response[1]
+        grant.request.authorization_code = original
+        return super().process_token(grant, response)
+
+    def get_authorization_code_claims(self, authorization_code) -> dict:
+        claims = super().get_authorization_code_claims(authorization_code)
+        # The nonce belongs to the authentication request; a refresh is not one, and echoing it
+        # would hand the client a second token with a nonce it has already seen.
+        claims.pop("nonce", None)
+        return claims

@@ -27,6 +27,7 @@ from .grants import AuthorizationCodeGrant
 from .grants import ClientCredentialsGrant
 from .grants import RefreshTokenGrant
 from .oidc import OpenIDCode
+from .oidc import OpenIDRefresh
 from .pkce import S256CodeChallenge
 
 
@@ -135,7 +136,7 @@ def init_app(app: Flask) -> AuthorizationServer:
     # No token generator is registered: every grant builds its response with
     # tokens.token_response (grants.IssuesTokens).
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCode()])
-    server.register_grant(RefreshTokenGrant)
+    server.register_grant(RefreshTokenGrant, [OpenIDRefresh()])
     server.register_grant(ClientCredentialsGrant)
     server.issuer_parameter = IssuerParameter()
     server.register_extension(server.issuer_parameter)

@@ -8,6 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+import requests
+from authlib.oidc.core import CodeIDToken
+from joserfc import jwt
+from joserfc.jwk import KeySet
 
 from idp.models import Consent
 from idp.models import RefreshToken
@@ -48,6 +52,39 @@ def test_refresh_token_is_stored_hashed(provider, alice, web_app):
     with provider.app.app_context():
         row = db.session.execute(db.select(RefreshToken)).scalar_one()
         assert row.token_hash == hash_secret(token) and token not in row.token_hash
+
+
+def id_token_claims(provider, client, tokens: dict) -> dict:
+    """The ID token of `tokens`, verified with the JWKS alone as a relying party does."""
+    jwks = KeySet.import_key_set(requests.get(provider.metadata["jwks_uri"], timeout=5).json())
+    decoded = jwt.decode(tokens["id_token"], jwks, algorithms=["RS256"])
+    claims = CodeIDToken(decoded.claims, decoded.header,
+                         options={"iss": {"values": [provider.metadata["issuer"]]},
+                                  "aud": {"values": [client.client_id]}},
+                         params={"access_token": tokens["access_token"],
+                                 "client_id": client.client_id})
+    claims.validate(leeway=5)  # signature, iss, aud, azp, exp, iat, at_hash
+    return dict(claims)
+
+
+def test_a_refresh_renews_the_id_token_as_oidc_core_12_2_says(provider, alice, web_app):
+    first = provider.user_tokens(web_app)
+    original = id_token_claims(provider, web_app, first)
+    refreshed = provider.refresh(web_app, first["refresh_token"]).json()
+    renewed = id_token_claims(provider, web_app, refreshed)
+    for name in ("iss", "sub", "aud", "azp", "auth_time", "amr", "name"):
+        assert renewed.get(name) == original.get(name), name
+    assert renewed["sub"] == alice.subject and "auth_time" in renewed
+    assert renewed["iat"] >= original["iat"]
+    assert "nonce" in original and "nonce" not in renewed  # a refresh is no authentication
+    assert renewed["at_hash"] != original["at_hash"]  # bound to the new access token
+
+
+def test_a_refresh_without_openid_in_its_scope_renews_no_id_token(provider, alice, web_app):
+    first = provider.user_tokens(web_app)
+    narrowed = provider.refresh(web_app, first["refresh_token"], scope="profile offline_access")
+    assert narrowed.status_code == 200, narrowed.text
+    assert "id_token" not in narrowed.json()
 
 
 def test_reuse_of_a_spent_refresh_token_revokes_the_family(provider, alice, web_app):
