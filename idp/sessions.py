@@ -117,4 +117,4 @@ def parked_authorization_url() -> str | None:
     pending = session.get("pending_authz")
     if not pending:
         return None
-    return url_for("oauth.authorize") + "?" + urlencode(pending["args"])
+    return url_for("oauth.authorize") + "?" + urlencode(pending["args"], doseq=True)

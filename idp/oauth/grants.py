@@ -77,14 +77,12 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
         record_user_tokens(token, family)
 
     def validate_authorization_request(self) -> str:
-        """Authlib's checks, then RFC 8707 §2: a `resource` must be registered for the client.
-        One at most here: the request is parked while the user signs in and consents."""
+        """Authlib's checks, then RFC 8707 §2: each `resource` must be registered for the
+        client."""
         redirect_uri = super().validate_authorization_request()
-        resources = self.request.payload.datalist.get("resource", [])
         try:
-            if len(resources) > 1:
-                raise InvalidTargetError("Ask for one resource per authorization request.")
-            requested_audience(resources, self.request.client)
+            requested_audience(self.request.payload.datalist.get("resource", []),
+                               self.request.client)
         except InvalidTargetError as error:
             error.redirect_uri = redirect_uri
             raise
@@ -125,7 +123,7 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
                 auth_time=context["auth_time"],
                 amr=context["amr"],
                 acr=context.get("acr"),
-                resources=[data["resource"]] if data.get("resource") else [],
+                resources=list(dict.fromkeys(request.payload.datalist.get("resource", []))),
                 expires_at=utcnow()
                 + timedelta(seconds=current_app.config["AUTHORIZATION_CODE_TTL_SECONDS"]),
             )

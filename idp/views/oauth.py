@@ -69,7 +69,9 @@ def _continue_authorization(grant, login):
     server = authorization()
     payload = grant.request.payload
     redirect_uri = payload.redirect_uri  # validated against the client by Authlib
-    args = payload.data.to_dict()
+    args = payload.data.to_dict()  # one value a name, but every `resource` (RFC 8707)
+    if resources := payload.datalist.get("resource"):
+        args["resource"] = list(dict.fromkeys(resources))
     for name, error_class in UNSUPPORTED_PARAMETERS.items():
         if args.get(name):
             raise error_class(redirect_uri=redirect_uri, state=payload.state)
@@ -112,7 +114,7 @@ def _continue_authorization(grant, login):
             client=client,
             user=user,
             scopes=[(s, SCOPE_DESCRIPTIONS.get(s, s)) for s in scope.split()],
-            resource=args.get("resource"),  # RFC 8707: where the tokens will be usable
+            resources=args.get("resource", []),  # RFC 8707: where the tokens will be usable
         )
 
     session.pop("pending_authz", None)

@@ -40,8 +40,9 @@ def refresh(flow, refresh_token, **form):
                           headers=basic_auth(flow.client.client_id, flow.secret))
 
 
-@pytest.mark.parametrize("resource", ["https://elsewhere.example.com", [ORDERS, BILLING]])
-def test_authorize_refuses_an_unregistered_resource_or_more_than_one(flow, resource):
+@pytest.mark.parametrize("resource", ["https://elsewhere.example.com",
+                                      [ORDERS, "https://elsewhere.example.com"]])
+def test_authorize_refuses_an_unregistered_resource(flow, resource):
     response = flow.code_response(resource=resource, state="s1")
     params = assert_error_redirect(response, flow, "invalid_target", "s1")
     assert params["error_description"]
@@ -82,10 +83,25 @@ def test_the_resource_survives_the_sign_in(flow):
     assert audience(flow.exchange(query_of(response.location)["code"])) == ORDERS
 
 
-def test_the_consent_page_names_the_resource(flow):
-    flow.authorize(resource=ORDERS)
+def test_the_consent_page_names_the_resources(flow):
+    flow.authorize(resource=[ORDERS, BILLING])
     page = flow.follow(flow.login()).get_data(as_text=True)
-    assert f'<strong id="resource">{ORDERS}</strong>' in page
+    assert (f'Only at <strong class="resource">{ORDERS}</strong>, '
+            f'<strong class="resource">{BILLING}</strong>.') in page
+
+
+def test_several_resources_survive_the_sign_in_and_bind_every_token(flow):
+    """RFC 8707 §2: several resources at /authorize; a token request may ask for any of them,
+    or for none (all of them), never for another."""
+    response = flow.code_response(resource=[ORDERS, BILLING, ORDERS],
+                                  scope="openid offline_access")
+    code = query_of(response.location)["code"]
+    tokens = flow.exchange(code, resource=BILLING)
+    assert tokens.status_code == 200 and audience(tokens) == BILLING
+    both = refresh(flow, tokens.get_json()["refresh_token"])
+    assert both.status_code == 200 and audience(both) == [ORDERS, BILLING]
+    one = refresh(flow, both.get_json()["refresh_token"], resource=ORDERS)
+    assert one.status_code == 200 and audience(one) == ORDERS
 
 
 def test_a_resource_removed_from_the_client_is_no_longer_granted(flow, app):
