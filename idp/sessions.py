@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from flask import current_app
 from flask import g
+from flask import request
 from flask import session
 from flask import url_for
 
@@ -19,6 +20,7 @@ from .models import LoginSession
 from .models import User
 from .models import db
 from .models import utcnow
+from .models.login_session import USER_AGENT_LENGTH
 from .security import audit
 from .security.hashing import hash_secret
 from .security.hashing import new_secret
@@ -81,7 +83,9 @@ def start_login(user: User, amr: list[str], acr: str | None = None) -> LoginSess
     sid = new_secret()
     session["sid"] = sid
     login = LoginSession(
-        sid_hash=hash_secret(sid), user_id=user.id, auth_time=int(time.time()), amr=amr, acr=acr
+        sid_hash=hash_secret(sid), user_id=user.id, auth_time=int(time.time()), amr=amr, acr=acr,
+        ip=request.remote_addr, user_agent=_printable(request.user_agent.string)[
+            :USER_AGENT_LENGTH] or None,
     )
     db.session.add(login)
     db.session.commit()
@@ -100,13 +104,38 @@ def end_login_session(reason: str = "logout") -> None:
     g.login = None
 
 
-def end_all_sessions_of(user: User, keep: LoginSession | None = None) -> int:
-    """End every session of `user` (disabled, password changed), except `keep`."""
+def end_all_sessions_of(user: User, keep: LoginSession | None = None,
+                        only: int | None = None) -> int:
+    """End every session of `user` (disabled, password changed, signed out by an
+    administrator or by the user elsewhere), except `keep`; or, with `only`, that one."""
     stmt = db.update(LoginSession).where(LoginSession.user_id == user.id,
                                          LoginSession.ended_at.is_(None))
     if keep is not None:
         stmt = stmt.where(LoginSession.id != keep.id)
+    if only is not None:
+        stmt = stmt.where(LoginSession.id == only)
     return db.session.execute(stmt.values(ended_at=utcnow())).rowcount
+
+
+def live_sessions_of(user: User) -> list[LoginSession]:
+    """The sessions of `user` that have neither ended nor timed out, latest activity first."""
+    now = utcnow()
+    config = current_app.config
+    return db.session.execute(
+        db.select(LoginSession).where(
+            LoginSession.user_id == user.id,
+            LoginSession.ended_at.is_(None),
+            LoginSession.last_seen_at
+            > now - timedelta(seconds=config["SESSION_IDLE_TIMEOUT_SECONDS"]),
+            LoginSession.created_at
+            > now - timedelta(seconds=config["SESSION_ABSOLUTE_TIMEOUT_SECONDS"]),
+        ).order_by(LoginSession.last_seen_at.desc(), LoginSession.id.desc())
+    ).scalars().all()
+
+
+def _printable(text: str) -> str:
+    """A header as the account page may show it: no control characters."""
+    return "".join(c for c in text if c.isprintable()).strip()
 
 
 def parked_authorization_url() -> str | None:

@@ -116,6 +116,21 @@ def users_set_password(username, password_stdin, as_json):
 
 
 
+@users.command("sign-out")
+@click.argument("username")
+@json_option
+def users_sign_out(username, as_json):
+    """End every sign-in session of a user (a lost or shared device): the next page asks them
+    to sign in. Their applications' tokens are left alone; `idp tokens revoke --user` ends
+    those."""
+    user = get_user(username)
+    ended = end_all_sessions_of(user)
+    commit()
+    audit.log("admin.sessions_ended", user_id=user.id, sessions_ended=ended)
+    emit({"username": user.username, "sessions_ended": ended}, as_json,
+         f"ended {ended} session(s) of {user.username}")
+
+
 @users.command("mfa-reset")
 @click.argument("username")
 @json_option

@@ -11,6 +11,8 @@ from sqlalchemy.orm import relationship
 from . import db
 from . import utcnow
 
+USER_AGENT_LENGTH = 200
+
 
 class LoginSession(db.Model):
     __tablename__ = "login_sessions"
@@ -27,5 +29,8 @@ class LoginSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
+    # Where the sign-in came from, shown to the user on the account page (ASVS 7.5.2).
+    ip: Mapped[str | None] = mapped_column(db.String(45))
+    user_agent: Mapped[str | None] = mapped_column(db.String(USER_AGENT_LENGTH))
 
     user = relationship("User", lazy="joined")

@@ -30,6 +30,7 @@ from ..security.passwords import verify_password
 from ..sessions import ACR_MFA
 from ..sessions import current_login
 from ..sessions import end_all_sessions_of
+from ..sessions import live_sessions_of
 from ..sessions import parked_authorization_url
 from ..sessions import start_login
 
@@ -63,7 +64,33 @@ def index(login, **page):
              "scopes": [SCOPE_DESCRIPTIONS.get(s, s) for s in consent.scope.split()]}
             for consent, client in rows]
     return render_template("account/index.html", user=user, login=login, apps=apps,
+                           # this browser's first, then the latest active
+                           sessions=sorted(live_sessions_of(user), key=lambda s: s.id != login.id),
                            recovery_codes_left=mfa.recovery_codes_left(user), **page)
+
+
+@bp.post("/sessions/end")
+@login_required
+def end_sessions(login):
+    """Sign out one other session of the user, or all of them (ASVS 7.5.2), once the user has
+    confirmed with the password or a current code: a session left open must not be enough."""
+    user = login.user
+    which = request.form.get("session", "")
+    if which != "others" and not which.isdigit():
+        return index(error="Choose a session to sign out."), 400
+    if which == str(login.id):
+        return index(error="That is the session of this browser: use Sign out below."), 400
+    if not _confirms_identity(user):
+        audit.log("session.end_refused", user_id=user.id)
+        return index(error=WRONG_CONFIRMATION), 400
+    ended = end_all_sessions_of(user, keep=login,
+                                only=None if which == "others" else int(which))
+    db.session.commit()
+    audit.log("session.ended_by_user", user_id=user.id, sessions_ended=ended)
+    if which == "others":
+        return index(notice="You were signed out everywhere else.")
+    return index(notice="That session is signed out." if ended
+                 else "That session had already ended.")
 
 
 @bp.post("/apps/<client_id>/withdraw")

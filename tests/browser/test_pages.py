@@ -115,3 +115,27 @@ def test_sign_out(page, setup):
     assert page.locator("#logged-out").is_visible()
     page.goto(f"{server.url}/")
     assert page.get_by_role("heading", name="Not signed in").is_visible()
+
+
+def test_a_session_on_another_device_is_signed_out_from_the_account_page(page, chromium, setup):
+    server, _ = setup
+    phone = chromium.new_context(user_agent="Phone browser (test)").new_page()
+    try:
+        phone.goto(f"{server.url}/login")
+        sign_in(phone)
+        page.goto(f"{server.url}/account")
+        sign_in(page)  # and back to the account page
+
+        other = page.locator("li[data-session]:not([data-session=current])")
+        assert "Phone browser (test)" in other.inner_text()
+        assert "This browser" in page.locator("li[data-session=current]").inner_text()
+        other.get_by_role("radio").check()
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="End the chosen session").click()
+        assert "That session is signed out" in page.locator("#notice").inner_text()
+        assert page.locator("li[data-session]").count() == 1
+
+        phone.goto(f"{server.url}/account")
+        assert phone.title().startswith("Sign in")
+    finally:
+        phone.context.close()
