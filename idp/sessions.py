@@ -21,6 +21,7 @@ from .models import User
 from .models import db
 from .models import utcnow
 from .models.login_session import USER_AGENT_LENGTH
+from .oauth import backchannel
 from .security import audit
 from .security.hashing import hash_secret
 from .security.hashing import new_secret
@@ -74,8 +75,13 @@ def current_user() -> User | None:
 def start_login(user: User, amr: list[str], acr: str | None = None) -> LoginSession:
     """Begin a new session for `user`, ending this browser's previous one."""
     previous = current_login()
+    oidc_sid = None
     if previous is not None:
         previous.ended_at = utcnow()
+        if previous.user_id == user.id:  # signing in again: to the relying parties, the same
+            oidc_sid = previous.oidc_sid
+        else:
+            backchannel.sessions_ending([previous])
     carried = {key: session[key] for key in CARRIED_OVER if key in session}
     session.clear()  # new cookie content, new CSRF token
     session.update(carried)
@@ -84,6 +90,7 @@ def start_login(user: User, amr: list[str], acr: str | None = None) -> LoginSess
     session["sid"] = sid
     login = LoginSession(
         sid_hash=hash_secret(sid), user_id=user.id, auth_time=int(time.time()), amr=amr, acr=acr,
+        oidc_sid=oidc_sid or new_secret(),
         ip=request.remote_addr, user_agent=_printable(request.user_agent.string)[
             :USER_AGENT_LENGTH] or None,
     )
@@ -98,6 +105,7 @@ def end_login_session(reason: str = "logout") -> None:
     login = current_login()
     if login is not None:
         login.ended_at = utcnow()
+        backchannel.sessions_ending([login])
         db.session.commit()
         audit.log("session.ended", user_id=login.user_id, reason=reason)
     session.clear()
@@ -108,13 +116,18 @@ def end_all_sessions_of(user: User, keep: LoginSession | None = None,
                         only: int | None = None) -> int:
     """End every session of `user` (disabled, password changed, signed out by an
     administrator or by the user elsewhere), except `keep`; or, with `only`, that one."""
-    stmt = db.update(LoginSession).where(LoginSession.user_id == user.id,
+    stmt = db.select(LoginSession).where(LoginSession.user_id == user.id,
                                          LoginSession.ended_at.is_(None))
     if keep is not None:
         stmt = stmt.where(LoginSession.id != keep.id)
     if only is not None:
         stmt = stmt.where(LoginSession.id == only)
-    return db.session.execute(stmt.values(ended_at=utcnow())).rowcount
+    ending = db.session.execute(stmt).scalars().all()
+    now = utcnow()
+    for login in ending:
+        login.ended_at = now
+    backchannel.sessions_ending(ending)
+    return len(ending)
 
 
 def live_sessions_of(user: User) -> list[LoginSession]:

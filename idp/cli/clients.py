@@ -17,6 +17,7 @@ from . import emit
 from . import get_client
 from . import json_option
 from . import uris_option_callback
+from . import validate_redirect_uri
 
 
 @click.group(cls=AppGroup)
@@ -30,6 +31,7 @@ def client_view(client: Client) -> dict:
             "type": "public" if client.is_public else "confidential",
             "redirect_uris": client.redirect_uris,
             "post_logout_redirect_uris": client.post_logout_redirect_uris,
+            "backchannel_logout_uri": client.backchannel_logout_uri,
             "grant_types": client.grant_types, "scope": client.scope,
             "audiences": client.audiences, "introspect_any": client.introspect_any,
             "require_mfa": client.require_mfa,
@@ -49,6 +51,9 @@ def check_client(client: Client) -> None:
         raise click.ClickException("a public client cannot use client_credentials")
     if client.is_public and client.introspect_any:
         raise click.ClickException("a public client cannot introspect tokens")
+    if client.backchannel_logout_uri and "authorization_code" not in client.grant_types:
+        raise click.ClickException("--backchannel-logout-uri is for clients that sign users in: "
+                                   "add --grant-type authorization_code")
     if "refresh_token" in client.grant_types:
         if "authorization_code" not in client.grant_types:
             raise click.ClickException("refresh tokens come from the authorization_code grant: "
@@ -75,6 +80,23 @@ redirect_uri_option = click.option("--redirect-uri", "redirect_uris", multiple=T
 logout_uri_option = click.option("--post-logout-redirect-uri", "logout_uris", multiple=True,
                                  callback=uris_option_callback,
                                  help="Registered post-logout URI (repeatable).")
+
+
+def validate_backchannel_logout_uri(ctx, param, value):
+    """Back-Channel Logout §2.2: an https URL (http on loopback, for development), without a
+    fragment; "" (on update) removes it."""
+    if not value:
+        return value
+    validate_redirect_uri(value)
+    if urlsplit(value).scheme not in ("https", "http"):
+        raise click.BadParameter(f"{value!r} is not an https URL")
+    return value
+
+
+backchannel_option = click.option(
+    "--backchannel-logout-uri", callback=validate_backchannel_logout_uri,
+    help="Where the client is told, server to server, that a user's sign-in session ended "
+         "(OIDC Back-Channel Logout); \"\" removes it.")
 grant_option = click.option("--grant-type", "grant_types", multiple=True,
                             type=click.Choice(GRANT_TYPES), help="Allowed grant (repeatable).")
 audience_option = click.option(
@@ -99,16 +121,18 @@ require_mfa_option = click.option(
 @introspect_option
 @require_mfa_option
 @logout_uri_option
+@backchannel_option
 @click.option("--first-party", is_flag=True, help="The operator's own app: no consent page.")
 @json_option
 def clients_create(name, redirect_uris, public, grant_types, scope, audiences, introspect_any,
-                   require_mfa, logout_uris, first_party, as_json):
+                   require_mfa, logout_uris, backchannel_logout_uri, first_party, as_json):
     """Register a client; a confidential client's secret is printed once."""
     grant_types = list(grant_types or ["authorization_code"])
     if scope is None:
         scope = "openid profile email" if "authorization_code" in grant_types else ""
     client = Client(name=name, redirect_uris=list(redirect_uris),
                     post_logout_redirect_uris=list(logout_uris),
+                    backchannel_logout_uri=backchannel_logout_uri or None,
                     grant_types=grant_types, scope=scope, audiences=list(audiences),
                     introspect_any=bool(introspect_any), require_mfa=bool(require_mfa),
                     token_endpoint_auth_method="none" if public else "client_secret_basic",
@@ -153,6 +177,7 @@ def clients_show(client_id, as_json):
 @click.option("--add-redirect-uri", "added", multiple=True, callback=uris_option_callback)
 @click.option("--remove-redirect-uri", "removed", multiple=True)
 @logout_uri_option
+@backchannel_option
 @grant_option
 @click.option("--scope")
 @audience_option
@@ -160,8 +185,9 @@ def clients_show(client_id, as_json):
 @require_mfa_option
 @click.option("--first-party/--no-first-party", default=None)
 @json_option
-def clients_update(client_id, name, redirect_uris, added, removed, logout_uris, grant_types,
-                   scope, audiences, introspect_any, require_mfa, first_party, as_json):
+def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
+                   backchannel_logout_uri, grant_types, scope, audiences, introspect_any,
+                   require_mfa, first_party, as_json):
     """Change a client; list options replace the registered list."""
     client = get_client(client_id)
     uris = list(redirect_uris) if redirect_uris else list(client.redirect_uris)
@@ -171,6 +197,8 @@ def clients_update(client_id, name, redirect_uris, added, removed, logout_uris, 
         client.name = name
     if logout_uris:
         client.post_logout_redirect_uris = list(logout_uris)
+    if backchannel_logout_uri is not None:
+        client.backchannel_logout_uri = backchannel_logout_uri or None
     if grant_types:
         client.grant_types = list(grant_types)
     if scope is not None:

@@ -36,6 +36,8 @@ class AuthorizationCode(db.Model):
     auth_time: Mapped[int] = mapped_column(db.BigInteger)
     amr: Mapped[list] = mapped_column(db.JSON, default=list)
     acr: Mapped[str | None] = mapped_column(db.String(100))
+    # The `sid` of the sign-in session it was issued in (back-channel logout finds it by this).
+    sid: Mapped[str | None] = mapped_column(db.String(64), index=True)
     # RFC 8707 resources the request asked for; empty: none asked.
     resources: Mapped[list] = mapped_column(db.JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -94,6 +94,9 @@ class Client(db.Model, ClientRules):
     name: Mapped[str] = mapped_column(db.String(200))
     redirect_uris: Mapped[list] = mapped_column(db.JSON, default=list)
     post_logout_redirect_uris: Mapped[list] = mapped_column(db.JSON, default=list)
+    # Where the client is told that a sign-in session it got an ID token in has ended
+    # (OpenID Connect Back-Channel Logout 1.0); None: it is not told.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(db.Text)
     grant_types: Mapped[list] = mapped_column(db.JSON, default=lambda: ["authorization_code"])
     # Space-separated scopes this client may be granted.
     scope: Mapped[str] = mapped_column(db.Text, default="openid profile email")

@@ -29,6 +29,9 @@ class LoginSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
+    # The session's public identifier, the ID tokens' `sid` (OIDC Back-Channel Logout §2.1):
+    # not a credential, and kept when the same user signs in again in the same browser.
+    oidc_sid: Mapped[str | None] = mapped_column(db.String(64))
     # Where the sign-in came from, shown to the user on the account page (ASVS 7.5.2).
     ip: Mapped[str | None] = mapped_column(db.String(45))
     user_agent: Mapped[str | None] = mapped_column(db.String(USER_AGENT_LENGTH))

@@ -123,6 +123,7 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
                 auth_time=context["auth_time"],
                 amr=context["amr"],
                 acr=context.get("acr"),
+                sid=context.get("sid"),
                 resources=list(dict.fromkeys(request.payload.datalist.get("resource", []))),
                 expires_at=utcnow()
                 + timedelta(seconds=current_app.config["AUTHORIZATION_CODE_TTL_SECONDS"]),

@@ -42,6 +42,12 @@ class SignsIdTokens:
     def generate_user_info(self, user, scope):
         return generate_user_info(user, scope)
 
+    def get_authorization_code_claims(self, authorization_code) -> dict:
+        claims = super().get_authorization_code_claims(authorization_code)
+        if authorization_code.sid:  # the sign-in session, for back-channel logout (§2.1)
+            claims["sid"] = authorization_code.sid
+        return claims
+
 
 class OpenIDCode(SignsIdTokens, _OpenIDCode):
     def exists_nonce(self, nonce: str, request) -> bool:

@@ -20,13 +20,12 @@ from urllib.parse import SplitResult
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
-from flask import Flask
-from flask import after_this_request
 from flask import current_app
 from flask import has_request_context
 from flask import request
 
 from ..config import LOOPBACK_HOSTS
+from ..deferred import after_response
 from ..models import User
 from ..models import utcnow
 from . import audit
@@ -62,16 +61,7 @@ def send(user: User, notice: str) -> None:
     if not current_app.config["MAIL_SMTP_URL"] or not user.email:
         return
     ip = request.remote_addr if has_request_context() else None
-    delivery = Delivery(current_app._get_current_object(), user.id, notice, ip, user.email,
-                        _compose(user, notice, ip))
-    if not has_request_context():
-        delivery()
-        return
-
-    @after_this_request
-    def deliver_once_answered(response):
-        response.call_on_close(delivery)  # run by gunicorn once the response is sent
-        return response
+    after_response(Delivery(user.id, notice, ip, user.email, _compose(user, notice, ip)))
 
 
 def _compose(user: User, notice: str, ip: str | None) -> EmailMessage:
@@ -96,7 +86,6 @@ def _compose(user: User, notice: str, ip: str | None) -> EmailMessage:
 class Delivery:
     """One notice on its way to the mail server, with what its audit record needs."""
 
-    app: Flask
     user_id: int
     notice: str
     ip: str | None
@@ -104,19 +93,18 @@ class Delivery:
     message: EmailMessage  # From and To are set on delivery, where a bad address is audited
 
     def __call__(self) -> None:
-        with self.app.app_context():
-            config = current_app.config
-            try:
-                self.message["From"] = config["MAIL_FROM"]
-                self.message["To"] = self.to
-                parts = urlsplit(config["MAIL_SMTP_URL"])
-                with _connect(parts) as smtp:
-                    _secure_and_log_in(smtp, parts)
-                    smtp.send_message(self.message)
-            except (OSError, smtplib.SMTPException, ValueError) as exc:  # ValueError: an address
-                self._audit("notice.failed", reason=type(exc).__name__)
-                return
-            self._audit("notice.sent")
+        config = current_app.config
+        try:
+            self.message["From"] = config["MAIL_FROM"]
+            self.message["To"] = self.to
+            parts = urlsplit(config["MAIL_SMTP_URL"])
+            with _connect(parts) as smtp:
+                _secure_and_log_in(smtp, parts)
+                smtp.send_message(self.message)
+        except (OSError, smtplib.SMTPException, ValueError) as exc:  # ValueError: an address
+            self._audit("notice.failed", reason=type(exc).__name__)
+            return
+        self._audit("notice.sent")
 
     def _audit(self, event: str, **fields) -> None:
         audit.log(event, user_id=self.user_id, notice=self.notice, ip=self.ip, **fields)

@@ -123,7 +123,8 @@ def _continue_authorization(grant, login):
         # the user can withdraw.
         Consent.grant(user.id, client.client_id, scope)
         db.session.commit()
-    grant.request.auth_context = {"auth_time": login.auth_time, "amr": login.amr, "acr": login.acr}
+    grant.request.auth_context = {"auth_time": login.auth_time, "amr": login.amr, "acr": login.acr,
+                                  "sid": login.oidc_sid}
     response = server.create_authorization_response(grant=grant, grant_user=user)
     audit.log("authorization.code_issued", user_id=user.id, client_id=client.client_id)
     return response

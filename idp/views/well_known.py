@@ -51,7 +51,8 @@ def discovery_document(issuer: str) -> dict:
         "prompt_values_supported": ["none", "login", "consent"],
         "display_values_supported": ["page"],
         "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
 
 

@@ -72,9 +72,9 @@ def test_a_refresh_renews_the_id_token_as_oidc_core_12_2_says(provider, alice, w
     original = id_token_claims(provider, web_app, first)
     refreshed = provider.refresh(web_app, first["refresh_token"]).json()
     renewed = id_token_claims(provider, web_app, refreshed)
-    for name in ("iss", "sub", "aud", "azp", "auth_time", "amr", "name"):
+    for name in ("iss", "sub", "aud", "azp", "auth_time", "amr", "sid", "name"):
         assert renewed.get(name) == original.get(name), name
-    assert renewed["sub"] == alice.subject and "auth_time" in renewed
+    assert renewed["sub"] == alice.subject and "auth_time" in renewed and renewed["sid"]
     assert renewed["iat"] >= original["iat"]
     assert "nonce" in original and "nonce" not in renewed  # a refresh is no authentication
     assert renewed["at_hash"] != original["at_hash"]  # bound to the new access token

@@ -1,0 +1,113 @@
+"""OpenID Connect Back-Channel Logout 1.0: when a sign-in session ends, every client that got
+an ID token in it and registered a `backchannel_logout_uri` is told so, server to server, with
+a logout token (§2.4) it can match to its own session by `sid` (or `sub`).
+
+Who to tell is worked out in the transaction that ends the sessions; they are told only once it
+has committed, and after the response (deferred.py), so a slow or absent client delays no one.
+A client that does not answer with 200 (or 204) misses the call, never the logout: the failure
+is audited. A session that times out is not told about: nothing ends it at that moment.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from flask import current_app
+from flask_sqlalchemy.session import Session
+from sqlalchemy import event
+
+from ..deferred import after_response
+from ..models import AuthorizationCode
+from ..models import Client
+from ..models import LoginSession
+from ..models import db
+from ..security import audit
+
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_SECONDS = 120  # §2.4 recommends at most two minutes
+TIMEOUT_SECONDS = 5
+_PENDING = "backchannel_logout_calls"  # key in the database session's `info`
+
+
+@dataclass
+class LogoutCall:
+    client_id: str
+    user_id: int
+    uri: str
+    logout_token: str
+
+    def __call__(self) -> None:
+        request = urllib.request.Request(
+            self.uri, data=urlencode({"logout_token": self.logout_token}).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"}, method="POST")
+        try:
+            with _NO_REDIRECTS.open(request, timeout=TIMEOUT_SECONDS) as response:
+                status = response.status
+        except urllib.error.HTTPError as error:  # an answer, but not a success (§2.8)
+            status = error.code
+        except (OSError, ValueError) as error:  # refused, timed out, unresolvable
+            self._audit("logout.backchannel_failed", reason=type(error).__name__)
+            return
+        if status in (200, 204):
+            self._audit("logout.backchannel_sent")
+        else:
+            self._audit("logout.backchannel_failed", reason=f"HTTP {status}")
+
+    def _audit(self, event_name: str, **fields) -> None:
+        audit.log(event_name, client_id=self.client_id, user_id=self.user_id, **fields)
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer other than 200: the call is not re-sent elsewhere."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects())
+
+
+def sessions_ending(sessions: list[LoginSession]) -> None:
+    """In the transaction that ends `sessions`: once it commits, tell the clients that got an
+    ID token in any of them."""
+    by_sid = {login.oidc_sid: login for login in sessions if login.oidc_sid}
+    if not by_sid:
+        return
+    rows = db.session.execute(
+        db.select(AuthorizationCode.sid, AuthorizationCode.scope, Client.client_id,
+                  Client.backchannel_logout_uri)
+        .join(Client, Client.client_id == AuthorizationCode.client_id)
+        .where(AuthorizationCode.sid.in_(by_sid), AuthorizationCode.used_at.is_not(None),
+               Client.backchannel_logout_uri.is_not(None))
+    ).all()
+    calls = {}
+    for sid, scope, client_id, uri in rows:
+        if "openid" in scope.split() and (sid, client_id) not in calls:  # an ID token went out
+            user = by_sid[sid].user
+            calls[sid, client_id] = LogoutCall(client_id, user.id, uri,
+                                               _logout_token(client_id, user.subject, sid))
+    db.session.info.setdefault(_PENDING, []).extend(calls.values())
+
+
+def _logout_token(client_id: str, subject: str, sid: str) -> str:
+    now = int(time.time())
+    claims = {"iss": current_app.config["ISSUER"], "aud": client_id, "iat": now,
+              "exp": now + LOGOUT_TOKEN_SECONDS, "jti": secrets.token_urlsafe(16),
+              "sub": subject, "sid": sid, "events": {EVENT: {}}}
+    return current_app.extensions["idp.keys"].sign(claims, typ="logout+jwt")
+
+
+@event.listens_for(Session, "after_commit")
+def _call_once_committed(session) -> None:
+    for call in session.info.pop(_PENDING, ()):
+        after_response(call)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_when_rolled_back(session) -> None:
+    session.info.pop(_PENDING, None)
