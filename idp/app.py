@@ -81,11 +81,13 @@ def build(app: Flask) -> None:
     from .views import errors
     from .views import health
     from .views import oauth
+    from .views import password_reset
     from .views import well_known
 
     app.register_blueprint(well_known.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(password_reset.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(oauth.bp)
     errors.register(app)

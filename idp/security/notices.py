@@ -34,6 +34,9 @@ from . import audit
 NOTICES = {
     "password_changed": ("Your password was changed",
                          "The password of your account was changed."),
+    "password_reset": ("Your password was reset",
+                       "The password of your account was changed with a link mailed to this "
+                       "address. Every session and application was signed out."),
     "password_set_by_admin": ("Your password was reset",
                               "An administrator set a new password for your account."),
     "totp_enabled": ("Two-step sign-in is on",
@@ -56,30 +59,43 @@ SMTP_TIMEOUT_SECONDS = 10
 SMTP_SCHEMES = {"smtp": 587, "smtps": 465}
 
 
+def enabled() -> bool:
+    return bool(current_app.config["MAIL_SMTP_URL"])
+
+
 def send(user: User, notice: str) -> None:
     """Notify `user` of `notice`: after the response to this request, or now, from the CLI."""
-    if not current_app.config["MAIL_SMTP_URL"] or not user.email:
+    subject, what_happened = NOTICES[notice]
+    _queue(user, notice, subject, lambda origin: (
+        f"{what_happened}\n\n"
+        f"Account: {user.username}\n"
+        f"When: {utcnow():%Y-%m-%d %H:%M} UTC{origin}\n"
+        f"Where: {current_app.config['ISSUER']}\n\n"
+        "If this was not you or your administrator, sign in and change your password, "
+        "and tell your administrator.\n"))
+
+
+def send_password_reset_link(user: User, link: str, minutes: int) -> None:
+    """The link that lets `user` choose a new password (views/password_reset.py)."""
+    _queue(user, "password_reset_link", "Reset your password", lambda origin: (
+        f"Someone asked to reset the password of your account at {current_app.config['ISSUER']}"
+        f"{origin}.\n\n"
+        f"Account: {user.username}\n\n"
+        f"To choose a new password, open this link within {minutes} minutes. It works once.\n\n"
+        f"{link}\n\n"
+        "If it was not you, ignore this mail: your password stays as it is.\n"))
+
+
+def _queue(user: User, notice: str, subject: str, body) -> None:
+    if not enabled() or not user.email:
         return
     ip = request.remote_addr if has_request_context() else None
-    after_response(Delivery(user.id, notice, ip, user.email, _compose(user, notice, ip)))
-
-
-def _compose(user: User, notice: str, ip: str | None) -> EmailMessage:
-    config = current_app.config
-    subject, what_happened = NOTICES[notice]
-    origin = f", from the address {ip}" if ip else ""
     message = EmailMessage()
     message["Subject"] = subject
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid()
-    message.set_content(
-        f"{what_happened}\n\n"
-        f"Account: {user.username}\n"
-        f"When: {utcnow():%Y-%m-%d %H:%M} UTC{origin}\n"
-        f"Where: {config['ISSUER']}\n\n"
-        "If this was not you or your administrator, sign in and change your password, "
-        "and tell your administrator.\n")
-    return message
+    message.set_content(body(f", from the address {ip}" if ip else ""))
+    after_response(Delivery(user.id, notice, ip, user.email, message))
 
 
 @dataclass

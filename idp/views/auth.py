@@ -56,9 +56,7 @@ def login():
 
     config = current_app.config
     window = config["LOGIN_WINDOW_SECONDS"]
-    # Cut after normalizing: lower() can lengthen a name ("İ" is two characters in lower
-    # case), and the key must fit its column.
-    account_key = f"login:user:{User.normalize_username(username)[:150]}"
+    account_key = login_counter_key(username)
     ip_key = f"login:ip:{request.remote_addr}"
     # Count first, check the password second: parallel guesses cannot outrun the counter.
     over_account = rate_limit.count_attempt(account_key, window) > config[
@@ -126,6 +124,12 @@ def _awaiting_second_factor() -> tuple[User | None, bool]:
     if login is not None and login.user.has_totp and login.acr != ACR_MFA:
         return login.user, True
     return None, False
+
+
+def login_counter_key(username: str) -> str:
+    """The account's sign-in attempt counter. Cut after normalizing: lower() can lengthen a
+    name ("İ" is two characters in lower case), and the key must fit its column."""
+    return f"login:user:{User.normalize_username(username)[:150]}"
 
 
 def signed_in(user: User, amr: list[str], acr: str, fresh: bool):

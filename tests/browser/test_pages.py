@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -139,3 +141,28 @@ def test_a_session_on_another_device_is_signed_out_from_the_account_page(page, c
         assert phone.title().startswith("Sign in")
     finally:
         phone.context.close()
+
+
+def test_a_forgotten_password_is_reset_from_a_mailed_link(page, setup, mailbox):
+    server, _ = setup
+    server.app.config.update(MAIL_SMTP_URL=mailbox.url, MAIL_FROM="id@example.com")
+    page.goto(f"{server.url}/login")
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Username or e-mail").fill("alice@example.com")
+    page.get_by_role("button", name="Send the link").click()
+    assert "on its way" in page.locator("#link-sent").inner_text()
+
+    deadline = time.monotonic() + 10  # the mail goes out once the page has been sent
+    while not mailbox.messages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    link = re.search(r"http://\S+/password/reset\?token=\S+",
+                     mailbox.messages.pop().get_content()).group(0)
+    page.goto(link)
+    assert page.locator("#username").inner_text() == "alice"
+    page.get_by_label("New password", exact=True).fill("a brand new passphrase")
+    page.get_by_label("New password, again").fill("a brand new passphrase")
+    page.get_by_role("button", name="Change password").click()
+    assert page.locator("#password-reset").is_visible()
+    page.get_by_role("link", name="Sign in").click()
+    sign_in(page, password="a brand new passphrase")
+    assert page.locator("#username").inner_text() == "alice"
