@@ -102,16 +102,18 @@ def users_enable(username, as_json):
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @json_option
 def users_set_password(username, password_stdin, as_json):
-    """Set a user's password; every session of the user ends."""
+    """Set a user's password; every session of the user ends and every refresh token is
+    revoked."""
     user = get_user(username)
     user.password_hash = read_password(password_stdin)
     user.password_changed_at = utcnow()
     ended = end_all_sessions_of(user)
+    revoked = revoke_user_tokens(user, "password_set_by_admin")
     commit()
     audit.log("admin.password_set", user_id=user.id)
     notices.send(user, "password_set_by_admin")
-    emit({"username": user.username, "sessions_ended": ended}, as_json,
-         f"password changed for {user.username}")
+    emit({"username": user.username, "sessions_ended": ended,
+          "token_families_revoked": revoked}, as_json, f"password changed for {user.username}")
 
 
 

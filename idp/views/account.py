@@ -21,6 +21,7 @@ from ..models import db
 from ..models import utcnow
 from ..oauth.claims import SCOPE_DESCRIPTIONS
 from ..oauth.token_store import revoke_families
+from ..oauth.token_store import revoke_user_tokens
 from ..security import audit
 from ..security import mfa
 from ..security import notices
@@ -113,7 +114,8 @@ def withdraw_consent(login, client_id):
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
 def change_password(login):
-    """The current password is required; every other session of the user ends."""
+    """The current password is required; every other session of the user ends, and every
+    refresh token is revoked: whoever knew the old password keeps nothing (REFERENCE 28)."""
     if request.method == "GET":
         return render_template("account/password.html")
     user = login.user
@@ -136,10 +138,13 @@ def change_password(login):
     mfa.reset_attempts(user)
     user.password_changed_at = utcnow()
     ended = end_all_sessions_of(user, keep=login)
+    revoked = revoke_user_tokens(user, "password_changed")
     db.session.commit()
-    audit.log("account.password_changed", user_id=user.id, sessions_ended=ended)
+    audit.log("account.password_changed", user_id=user.id, sessions_ended=ended,
+              token_families_revoked=revoked)
     notices.send(user, "password_changed")
-    return index(notice="Your password has been changed. You were signed out everywhere else.")
+    return index(notice="Your password has been changed. You were signed out everywhere else, "
+                        "and your applications will ask you to sign in again.")
 
 
 @bp.route("/mfa/totp", methods=["GET", "POST"])

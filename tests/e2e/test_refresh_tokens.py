@@ -21,6 +21,8 @@ from idp.models import db
 from idp.models import utcnow
 from idp.security.hashing import hash_secret
 
+from ..helpers import PASSWORD
+from ..helpers import csrf_token
 from .test_oidc_client import CALLBACK
 
 
@@ -304,3 +306,29 @@ def test_concurrent_uses_within_the_grace_window_all_get_tokens(provider, alice,
     successors = {r.json()["refresh_token"] for r in responses}
     assert len(successors) == 3
     assert all(provider.refresh(web_app, t).status_code == 200 for t in successors)
+
+
+def test_a_password_change_revokes_the_apps_refresh_tokens(provider, alice, web_app):
+    """REFERENCE checklist 28: whoever knew the old password keeps nothing."""
+    tokens = provider.user_tokens(web_app)
+    browser = requests.Session()
+    page = browser.get(f"{provider.url}/login").text
+    browser.post(f"{provider.url}/login", data={
+        "username": "alice", "password": PASSWORD, "csrf_token": csrf_token(page)})
+    form = browser.get(f"{provider.url}/account/password").text
+    changed = browser.post(f"{provider.url}/account/password", data={
+        "csrf_token": csrf_token(form), "current_password": PASSWORD,
+        "new_password": "a brand new passphrase", "confirm_password": "a brand new passphrase"})
+    assert changed.status_code == 200 and "applications will ask you" in changed.text
+    assert_invalid_grant(provider.refresh(web_app, tokens["refresh_token"]))
+    assert provider.introspect(web_app, tokens["access_token"]) == {"active": False}
+
+
+def test_a_password_set_by_an_administrator_revokes_them_too(provider, alice, web_app):
+    tokens = provider.user_tokens(web_app)
+    result = provider.app.test_cli_runner().invoke(
+        args=["users", "set-password", "alice", "--password-stdin", "--json"],
+        input="another long passphrase\n")
+    assert result.exit_code == 0, result.output
+    assert '"token_families_revoked": 1' in result.output
+    assert_invalid_grant(provider.refresh(web_app, tokens["refresh_token"]))
