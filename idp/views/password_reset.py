@@ -13,13 +13,13 @@ password keeps nothing. A second factor is still asked at the next sign-in.
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from flask import Blueprint
 from flask import abort
 from flask import current_app
 from flask import render_template
 from flask import request
-from flask import url_for
 from sqlalchemy import func
 from sqlalchemy import update
 
@@ -86,8 +86,10 @@ def forgot():
                                      expires_at=utcnow() + timedelta(seconds=ttl)))
         db.session.commit()
         audit.log("password_reset.requested", user_id=user.id)
-        notices.send_password_reset_link(
-            user, url_for("password_reset.reset", token=token, _external=True), ttl // 60)
+        # At the configured issuer, never at the Host header's: a forged Host would mail the
+        # user a working link to someone else's site (reset-link poisoning).
+        link = f"{config['ISSUER']}/password/reset?{urlencode({'token': token})}"
+        notices.send_password_reset_link(user, link, ttl // 60)
     return render_template("auth/forgot.html", sent=LINK_SENT.format(minutes=ttl // 60))
 
 

@@ -85,6 +85,15 @@ def test_a_user_resets_a_forgotten_password_once(app, http, user, mailbox):
     assert again.status_code == 400 and 'id="link-invalid"' in again.get_data(as_text=True)
 
 
+def test_the_link_is_at_the_issuer_whatever_the_host_header_says(app, http, user, mailbox):
+    forged = {"Host": "evil.example"}
+    page = http.get("/password/forgot", headers=forged)
+    http.post("/password/forgot", headers=forged,
+              data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                    "login": "alice"}).close()
+    assert link_in(mailbox).startswith(app.config["ISSUER"] + "/password/reset?token=")
+
+
 def test_an_e_mail_address_works_too_whatever_its_case(http, user, mailbox):
     ask_for_link(http, "ALICE@Example.com")
     assert "/password/reset?token=" in link_in(mailbox)
