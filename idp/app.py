@@ -19,6 +19,7 @@ from .models import db
 from .models import hot_read
 from .oauth import server
 from .security import hashing
+from .security import notices
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 csrf = CSRFProtect()
@@ -78,6 +79,7 @@ def build(app: Flask) -> None:
 
     from .views import account
     from .views import auth
+    from .views import email_verification
     from .views import errors
     from .views import health
     from .views import oauth
@@ -89,8 +91,11 @@ def build(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(password_reset.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(email_verification.bp)
     app.register_blueprint(oauth.bp)
     errors.register(app)
+    # Pages offer what needs mail (a password-reset link, an address confirmation) only with it.
+    app.context_processor(lambda: {"mail_enabled": notices.enabled()})
     from .cli import register_commands
 
     register_commands(app)

@@ -8,7 +8,7 @@ Rows are kept as long as they can still matter:
 - a token family with its refresh tokens and access-token records, until its absolute end plus
   one access-token lifetime (a spent refresh token must stay to recognise its replay);
 - a deny-list entry or an access-token record, until the token it names has expired;
-- a password-reset link, until it expires;
+- a mailed link (password reset, address confirmation), until it expires;
 - a sign-in session, until it has ended or timed out;
 - a rate-limit counter, until its window is over.
 """
@@ -22,7 +22,7 @@ from flask import current_app
 from .models import AccessTokenRecord
 from .models import AuthorizationCode
 from .models import LoginSession
-from .models import PasswordReset
+from .models import MailedLink
 from .models import RateLimitCounter
 from .models import RevokedAccessToken
 from .models import TokenFamily
@@ -48,7 +48,7 @@ def prune() -> dict[str, int]:
         TokenFamily: TokenFamily.expires_at < now - token_lifetime,
         AccessTokenRecord: AccessTokenRecord.expires_at < now,
         RevokedAccessToken: RevokedAccessToken.expires_at < now,
-        PasswordReset: PasswordReset.expires_at < now,
+        MailedLink: MailedLink.expires_at < now,
         AuthorizationCode: db.or_(
             db.and_(AuthorizationCode.used_at.is_(None), AuthorizationCode.expires_at < now),
             AuthorizationCode.expires_at < now - family_lifetime,

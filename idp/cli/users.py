@@ -10,6 +10,7 @@ from ..models import db
 from ..models import utcnow
 from ..oauth.token_store import revoke_user_tokens
 from ..security import audit
+from ..security import mailed_links
 from ..security import notices
 from ..security.mfa import remove_factors
 from ..sessions import end_all_sessions_of
@@ -28,33 +29,74 @@ def users():
 
 def user_view(user: User) -> dict:
     return {"username": user.username, "sub": user.subject, "email": user.email,
-            "name": user.name, "disabled": user.disabled, "created_at": user.created_at}
+            "email_verified": user.email_verified, "name": user.name,
+            "disabled": user.disabled, "created_at": user.created_at}
+
+
+def check_email(email: str) -> None:
+    check_text(email, "--email", 320)
+    if "@" not in email or any(character.isspace() for character in email):
+        raise click.ClickException(f"{email[:80]!r} is not an email address")
+
+
+email_verified_option = click.option(
+    "--email-verified/--email-not-verified", default=None,
+    help="Whether the address is known to be the user's (the `email_verified` claim); "
+         "otherwise the user confirms it from the account page, where mail is set up.")
 
 
 @users.command("create")
 @click.argument("username")
 @click.option("--email", required=True)
 @click.option("--name", required=True)
+@email_verified_option
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @json_option
-def users_create(username, email, name, password_stdin, as_json):
+def users_create(username, email, name, email_verified, password_stdin, as_json):
     """Create a user; the password is asked for (or read from stdin)."""
     username = User.normalize_username(username)
     check_text(username, "username", 150)
     if any(character.isspace() for character in username):
         raise click.ClickException("username must not contain spaces")
-    check_text(email, "--email", 320)
-    if "@" not in email or any(character.isspace() for character in email):
-        raise click.ClickException(f"{email[:80]!r} is not an email address")
+    check_email(email)
     check_text(name, "--name", 200)
     if User.by_username(username) is not None:
         raise click.ClickException(f"a user named {username!r} already exists")
-    user = User(username=username, email=email, name=name,
+    user = User(username=username, email=email, name=name, email_verified=bool(email_verified),
                 password_hash=read_password(password_stdin))
     db.session.add(user)
     commit()
     audit.log("admin.user_created", user_id=user.id)
     emit(user_view(user), as_json, f"created user {user.username} (sub {user.subject})")
+
+
+@users.command("update")
+@click.argument("username")
+@click.option("--email", help="A new address: unconfirmed, unless --email-verified is given.")
+@click.option("--name")
+@email_verified_option
+@json_option
+def users_update(username, email, name, email_verified, as_json):
+    """Change a user's e-mail address or name. The old address is told of a new one, and the
+    links sent to it (password reset, confirmation) stop working."""
+    user = get_user(username)
+    old_email = user.email
+    if email is not None:
+        check_email(email)
+        if email != old_email:
+            user.email = email
+            user.email_verified = False
+            mailed_links.retire(user)
+    if name is not None:
+        check_text(name, "--name", 200)
+        user.name = name
+    if email_verified is not None:
+        user.email_verified = email_verified
+    commit()
+    audit.log("admin.user_updated", user_id=user.id, email_changed=user.email != old_email)
+    if user.email != old_email and old_email:
+        notices.send(user, "email_changed", to=old_email)
+    emit(user_view(user), as_json, f"updated {user.username}")
 
 
 @users.command("list")

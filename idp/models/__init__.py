@@ -39,9 +39,9 @@ from .client import Client  # noqa: E402
 from .client import RegisteredClient  # noqa: E402
 from .consent import Consent  # noqa: E402
 from .login_session import LoginSession  # noqa: E402
+from .mailed_link import MailedLink  # noqa: E402
 from .mfa import RecoveryCode  # noqa: E402
 from .mfa import TotpFactor  # noqa: E402
-from .password_reset import PasswordReset  # noqa: E402
 from .rate_limit import RateLimitCounter  # noqa: E402
 from .signing_key import SigningKeyRecord  # noqa: E402
 from .tokens import AccessTokenRecord  # noqa: E402
@@ -56,7 +56,7 @@ __all__ = [
     "Client",
     "Consent",
     "LoginSession",
-    "PasswordReset",
+    "MailedLink",
     "RateLimitCounter",
     "RecoveryCode",
     "RefreshToken",

@@ -37,6 +37,9 @@ NOTICES = {
     "password_reset": ("Your password was reset",
                        "The password of your account was changed with a link mailed to this "
                        "address. Every session and application was signed out."),
+    "email_changed": ("Your e-mail address was changed",
+                      "An administrator changed the e-mail address of your account; this one "
+                      "no longer receives its mail."),
     "password_set_by_admin": ("Your password was reset",
                               "An administrator set a new password for your account."),
     "totp_enabled": ("Two-step sign-in is on",
@@ -63,10 +66,11 @@ def enabled() -> bool:
     return bool(current_app.config["MAIL_SMTP_URL"])
 
 
-def send(user: User, notice: str) -> None:
-    """Notify `user` of `notice`: after the response to this request, or now, from the CLI."""
+def send(user: User, notice: str, to: str | None = None) -> None:
+    """Notify `user` of `notice` (at `to` rather than their address, for one that changed):
+    after the response to this request, or now, from the CLI."""
     subject, what_happened = NOTICES[notice]
-    _queue(user, notice, subject, lambda origin: (
+    _queue(user, notice, subject, to=to, body=lambda origin: (
         f"{what_happened}\n\n"
         f"Account: {user.username}\n"
         f"When: {utcnow():%Y-%m-%d %H:%M} UTC{origin}\n"
@@ -75,19 +79,40 @@ def send(user: User, notice: str) -> None:
         "and tell your administrator.\n"))
 
 
-def send_password_reset_link(user: User, link: str, minutes: int) -> None:
-    """The link that lets `user` choose a new password (views/password_reset.py)."""
-    _queue(user, "password_reset_link", "Reset your password", lambda origin: (
-        f"Someone asked to reset the password of your account at {current_app.config['ISSUER']}"
-        f"{origin}.\n\n"
+# purpose: (subject, why, what the link does), for mailed_links.py's links
+LINKS = {
+    "password_reset": ("Reset your password",
+                       "Someone asked to reset the password of your account",
+                       "To choose a new password"),
+    "verify_email": ("Confirm your e-mail address",
+                     "Someone asked to confirm this address for your account",
+                     "To confirm that this address is yours"),
+}
+
+
+def send_link(user: User, purpose: str, link: str, ttl_seconds: int) -> None:
+    """A link of security/mailed_links.py, to the user's current address."""
+    subject, why, what = LINKS[purpose]
+    _queue(user, purpose, subject, body=lambda origin: (
+        f"{why} at {current_app.config['ISSUER']}{origin}.\n\n"
         f"Account: {user.username}\n\n"
-        f"To choose a new password, open this link within {minutes} minutes. It works once.\n\n"
+        f"{what}, open this link within {duration(ttl_seconds)}. It works once.\n\n"
         f"{link}\n\n"
-        "If it was not you, ignore this mail: your password stays as it is.\n"))
+        "If it was not you, ignore this mail: nothing changes.\n"))
 
 
-def _queue(user: User, notice: str, subject: str, body) -> None:
-    if not enabled() or not user.email:
+def duration(seconds: int) -> str:
+    """In the largest whole unit: "30 minutes", "1 hour", "2 days"."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0 or unit == "minute":
+            count = max(seconds // size, 1)
+            return f"{count} {unit}{'s' * (count != 1)}"
+    raise AssertionError("unreachable")
+
+
+def _queue(user: User, notice: str, subject: str, body, to: str | None = None) -> None:
+    to = to or user.email
+    if not enabled() or not to:
         return
     ip = request.remote_addr if has_request_context() else None
     message = EmailMessage()
@@ -95,7 +120,7 @@ def _queue(user: User, notice: str, subject: str, body) -> None:
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid()
     message.set_content(body(f", from the address {ip}" if ip else ""))
-    after_response(Delivery(user.id, notice, ip, user.email, message))
+    after_response(Delivery(user.id, notice, ip, to, message))
 
 
 @dataclass

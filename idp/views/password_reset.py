@@ -4,16 +4,13 @@ set up (IDP_MAIL_SMTP_URL).
 
 Nothing tells whether an account exists: every request gets the same answer, in about the same
 time (the mail goes out after the response), and the request limits count what was typed, not
-the account. The link's token is in its query string, which the access log leaves out; opening
-the link only shows the form, so a mail scanner that follows it spends nothing. Choosing the new
-password ends every session and revokes every refresh token of the user: whoever knew the old
-password keeps nothing. A second factor is still asked at the next sign-in.
+the account. Opening the link only shows the form, so a mail scanner that follows it spends
+nothing (security/mailed_links.py keeps the token). Choosing the new password ends every
+session and revokes every refresh token of the user: whoever knew the old password keeps
+nothing. A second factor is still asked at the next sign-in.
 """
 
 from __future__ import annotations
-
-from datetime import timedelta
-from urllib.parse import urlencode
 
 from flask import Blueprint
 from flask import abort
@@ -21,18 +18,16 @@ from flask import current_app
 from flask import render_template
 from flask import request
 from sqlalchemy import func
-from sqlalchemy import update
 
-from ..models import PasswordReset
 from ..models import User
 from ..models import db
 from ..models import utcnow
 from ..oauth.token_store import revoke_user_tokens
 from ..security import audit
+from ..security import mailed_links
 from ..security import notices
 from ..security import rate_limit
 from ..security.hashing import hash_secret
-from ..security.hashing import new_secret
 from ..security.passwords import PasswordPolicyError
 from ..security.passwords import hash_password
 from ..sessions import end_all_sessions_of
@@ -41,7 +36,7 @@ from .auth import login_counter_key
 bp = Blueprint("password_reset", __name__, url_prefix="/password")
 
 LINK_SENT = ("If an account has that username or e-mail address, a link to choose a new "
-             "password is on its way there. It works once, for {minutes} minutes.")
+             "password is on its way there. It works once, for {ttl}.")
 TOO_MANY_REQUESTS = "Too many requests. Wait a few minutes and try again."
 LINK_INVALID = ("This link is not valid any more: it was used, or it expired, or a newer one "
                 "was sent. Ask for a new one.")
@@ -55,10 +50,6 @@ def only_with_mail():
         abort(404)
 
 
-@bp.app_context_processor
-def offered():
-    """The sign-in page shows "Forgot your password?" only where the link can be mailed."""
-    return {"password_reset": notices.enabled()}
 
 
 @bp.route("/forgot", methods=["GET", "POST"])
@@ -71,7 +62,7 @@ def forgot():
     config = current_app.config
     window = config["LOGIN_WINDOW_SECONDS"]
     over_typed = rate_limit.count_attempt(f"reset:login:{hash_secret(typed.lower())}",
-                                          window) > config["PASSWORD_RESET_MAX_REQUESTS"]
+                                          window) > config["MAILED_LINK_MAX_REQUESTS"]
     over_ip = rate_limit.count_attempt(f"reset:ip:{request.remote_addr}",
                                        window) > config["LOGIN_MAX_FAILURES_PER_IP"]
     if over_typed or over_ip:
@@ -80,23 +71,17 @@ def forgot():
 
     ttl = config["PASSWORD_RESET_TTL_SECONDS"]
     for user in _accounts_for(typed):
-        token = new_secret()
-        _retire_links_of(user)
-        db.session.add(PasswordReset(token_hash=hash_secret(token), user_id=user.id,
-                                     expires_at=utcnow() + timedelta(seconds=ttl)))
+        link = mailed_links.issue(user, mailed_links.PASSWORD_RESET, "/password/reset", ttl)
         db.session.commit()
         audit.log("password_reset.requested", user_id=user.id)
-        # At the configured issuer, never at the Host header's: a forged Host would mail the
-        # user a working link to someone else's site (reset-link poisoning).
-        link = f"{config['ISSUER']}/password/reset?{urlencode({'token': token})}"
-        notices.send_password_reset_link(user, link, ttl // 60)
-    return render_template("auth/forgot.html", sent=LINK_SENT.format(minutes=ttl // 60))
+        notices.send_link(user, mailed_links.PASSWORD_RESET, link, ttl)
+    return render_template("auth/forgot.html", sent=LINK_SENT.format(ttl=notices.duration(ttl)))
 
 
 @bp.route("/reset", methods=["GET", "POST"])
 def reset():
     token = request.values.get("token", "")
-    link = _live_link(token)
+    link = mailed_links.find_live(token, mailed_links.PASSWORD_RESET)
     if link is None:
         audit.log("password_reset.refused", reason="invalid_link")
         return render_template("auth/reset.html", invalid=LINK_INVALID), 400
@@ -115,17 +100,12 @@ def reset():
             error = str(exc)
     if error:
         return render_template("auth/reset.html", token=token, user=user, error=error), 400
-    spent = db.session.execute(  # one use, even by two requests at once
-        update(PasswordReset)
-        .where(PasswordReset.id == link.id, PasswordReset.used_at.is_(None))
-        .values(used_at=utcnow())
-    ).rowcount
-    if not spent:
+    if not mailed_links.spend(link):  # another request used it first
         db.session.rollback()
         return render_template("auth/reset.html", invalid=LINK_INVALID), 400
     user.password_hash = password_hash
     user.password_changed_at = utcnow()
-    _retire_links_of(user)
+    user.email_verified = True  # the link reached the address: it is the user's
     ended = end_all_sessions_of(user)
     revoked = revoke_user_tokens(user, "password_reset")
     db.session.commit()
@@ -147,24 +127,3 @@ def _accounts_for(typed: str) -> list[User]:
             .order_by(User.id).limit(MAX_ACCOUNTS_PER_ADDRESS)
         ).scalars().all()
     return [user for user in users if user.email and not user.disabled]
-
-
-def _live_link(token: str) -> PasswordReset | None:
-    if not token or len(token) > 100:
-        return None
-    link = db.session.execute(
-        db.select(PasswordReset).filter_by(token_hash=hash_secret(token))
-    ).scalar_one_or_none()
-    if link is None or link.used_at is not None or link.expires_at <= utcnow() \
-            or link.user.disabled:
-        return None
-    return link
-
-
-def _retire_links_of(user: User) -> None:
-    """Only the newest link works: the others are spent."""
-    db.session.execute(
-        update(PasswordReset)
-        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
-        .values(used_at=utcnow())
-    )

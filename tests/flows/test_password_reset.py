@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from idp.models import PasswordReset
+from idp.models import MailedLink
 from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
@@ -127,7 +127,7 @@ def test_the_link_expires_and_a_newer_one_replaces_it(app, http, user, mailbox):
     second = link_in(mailbox)
     assert http.get(path_of(first)).status_code == 400  # replaced
     with app.app_context():
-        for link in db.session.execute(db.select(PasswordReset)).scalars():
+        for link in db.session.execute(db.select(MailedLink)).scalars():
             link.expires_at = utcnow() - timedelta(seconds=1)
         db.session.commit()
     assert http.get(path_of(second)).status_code == 400
