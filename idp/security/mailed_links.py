@@ -12,12 +12,14 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from flask import current_app
+from flask import request
 from sqlalchemy import update
 
 from ..models import MailedLink
 from ..models import User
 from ..models import db
 from ..models import utcnow
+from . import audit
 from .hashing import hash_secret
 from .hashing import new_secret
 
@@ -34,6 +36,16 @@ def issue(user: User, purpose: str, path: str, ttl_seconds: int) -> str:
                               email=user.email,
                               expires_at=utcnow() + timedelta(seconds=ttl_seconds)))
     return f"{current_app.config['ISSUER']}{path}?{urlencode({'token': token})}"
+
+
+def from_request(purpose: str) -> tuple[str, MailedLink | None]:
+    """The token the request carries (the link's query, or the form it led to) and its live
+    link, if any; a token without one is audited."""
+    token = request.values.get("token", "")
+    link = find_live(token, purpose)
+    if link is None:
+        audit.log("mailed_link.refused", purpose=purpose)
+    return token, link
 
 
 def find_live(token: str, purpose: str) -> MailedLink | None:

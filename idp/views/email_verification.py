@@ -52,10 +52,8 @@ def send_link(login):
 
 @bp.route("/email/verify", methods=["GET", "POST"])
 def verify():
-    token = request.values.get("token", "")
-    link = mailed_links.find_live(token, mailed_links.VERIFY_EMAIL)
+    token, link = mailed_links.from_request(mailed_links.VERIFY_EMAIL)
     if link is None:
-        audit.log("email.verification_refused", reason="invalid_link")
         return render_template("auth/verify_email.html", invalid=LINK_INVALID), 400
     if request.method == "GET":
         return render_template("auth/verify_email.html", token=token, link=link)

@@ -80,10 +80,8 @@ def forgot():
 
 @bp.route("/reset", methods=["GET", "POST"])
 def reset():
-    token = request.values.get("token", "")
-    link = mailed_links.find_live(token, mailed_links.PASSWORD_RESET)
+    token, link = mailed_links.from_request(mailed_links.PASSWORD_RESET)
     if link is None:
-        audit.log("password_reset.refused", reason="invalid_link")
         return render_template("auth/reset.html", invalid=LINK_INVALID), 400
     if request.method == "GET":
         return render_template("auth/reset.html", token=token, user=link.user)
