@@ -158,8 +158,6 @@ def users_set_password(username, password_stdin, as_json):
           "token_families_revoked": revoked}, as_json, f"password changed for {user.username}")
 
 
-
-
 @users.command("sign-out")
 @click.argument("username")
 @json_option

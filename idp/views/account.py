@@ -4,6 +4,7 @@ recovery codes, and the applications they have authorized."""
 from __future__ import annotations
 
 import functools
+import re
 import time
 
 from flask import Blueprint
@@ -77,7 +78,8 @@ def end_sessions(login):
     confirmed with the password or a current code: a session left open must not be enough."""
     user = login.user
     which = request.form.get("session", "")
-    if which != "others" and not which.isdigit():
+    # ASCII digits, and few enough for any database's integer ("²" is a digit to isdigit()).
+    if which != "others" and not re.fullmatch(r"[0-9]{1,18}", which):
         return index(error="Choose a session to sign out."), 400
     if which == str(login.id):
         return index(error="That is the session of this browser: use Sign out below."), 400

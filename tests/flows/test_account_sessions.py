@@ -99,7 +99,7 @@ def test_only_the_users_own_sessions_can_be_ended(app, user, two_browsers):
     assert signed_in(bob)
 
 
-@pytest.mark.parametrize("session", ["", "current", "-1", "1 OR 1=1"])
+@pytest.mark.parametrize("session", ["", "current", "-1", "1 OR 1=1", "²", "9" * 30])
 def test_a_bad_choice_is_a_clear_error_and_ends_nothing(two_browsers, session):
     laptop, phone, _ = two_browsers
     answer = end(laptop, session, password=PASSWORD)
