@@ -28,6 +28,7 @@ from .models import RevokedAccessToken
 from .models import TokenFamily
 from .models import db
 from .models import utcnow
+from .oauth.client_assertion import JTI_MEMORY_SECONDS
 
 
 def prune() -> dict[str, int]:
@@ -40,10 +41,12 @@ def prune() -> dict[str, int]:
 
     token_lifetime = seconds("ACCESS_TOKEN_TTL_SECONDS")
     family_lifetime = seconds("REFRESH_TOKEN_ABSOLUTE_SECONDS") + token_lifetime
-    # Every counter's window: a lockout must last as long as its window says.
+    # Every counter's window: a lockout must last as long as its window says, and a client
+    # assertion's jti must be remembered until the assertion has expired.
     longest_window = timedelta(seconds=max(config["LOGIN_WINDOW_SECONDS"],
                                            config["CLIENT_AUTH_WINDOW_SECONDS"],
-                                           config["MFA_WINDOW_SECONDS"]))
+                                           config["MFA_WINDOW_SECONDS"],
+                                           JTI_MEMORY_SECONDS))
     sweeps = {
         TokenFamily: TokenFamily.expires_at < now - token_lifetime,
         AccessTokenRecord: AccessTokenRecord.expires_at < now,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
@@ -9,6 +11,8 @@ from flask.cli import AppGroup
 
 from ..models import Client
 from ..models import db
+from ..models.client import KEY_AUTH_METHOD
+from ..oauth import client_assertion
 from ..security import audit
 from . import GRANT_TYPES
 from . import check_text
@@ -29,6 +33,8 @@ def client_view(client: Client) -> dict:
     """Everything about a client except its secret hash, which never leaves the database."""
     return {"client_id": client.client_id, "name": client.name,
             "type": "public" if client.is_public else "confidential",
+            "token_endpoint_auth_method": client.token_endpoint_auth_method,
+            "key_ids": [key.get("kid") for key in (client.jwks or {}).get("keys", [])],
             "redirect_uris": client.redirect_uris,
             "post_logout_redirect_uris": client.post_logout_redirect_uris,
             "backchannel_logout_uri": client.backchannel_logout_uri,
@@ -97,6 +103,23 @@ backchannel_option = click.option(
     "--backchannel-logout-uri", callback=validate_backchannel_logout_uri,
     help="Where the client is told, server to server, that a user's sign-in session ended "
          "(OIDC Back-Channel Logout); \"\" removes it.")
+def read_jwks(ctx, param, path):
+    """The client's public keys for private_key_jwt, checked (client_assertion.py)."""
+    if path is None:
+        return None
+    try:
+        jwks = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise click.BadParameter(f"{path} is not a readable JSON file ({error})") from None
+    if problem := client_assertion.problem_with_jwks(jwks):
+        raise click.BadParameter(f"{path}: {problem}")
+    return jwks
+
+
+jwks_option = click.option(
+    "--jwks-file", "jwks", callback=read_jwks, type=click.Path(dir_okay=False),
+    help="A JSON file of the client's public keys (JWKS): it authenticates with private_key_jwt "
+         "(RFC 7523), a JWT signed by its own key, instead of a secret.")
 grant_option = click.option("--grant-type", "grant_types", multiple=True,
                             type=click.Choice(GRANT_TYPES), help="Allowed grant (repeatable).")
 audience_option = click.option(
@@ -122,11 +145,15 @@ require_mfa_option = click.option(
 @require_mfa_option
 @logout_uri_option
 @backchannel_option
+@jwks_option
 @click.option("--first-party", is_flag=True, help="The operator's own app: no consent page.")
 @json_option
 def clients_create(name, redirect_uris, public, grant_types, scope, audiences, introspect_any,
-                   require_mfa, logout_uris, backchannel_logout_uri, first_party, as_json):
-    """Register a client; a confidential client's secret is printed once."""
+                   require_mfa, logout_uris, backchannel_logout_uri, jwks, first_party, as_json):
+    """Register a client; a confidential client's secret is printed once (none is made for a
+    client with --jwks-file)."""
+    if public and jwks:
+        raise click.UsageError("--public and --jwks-file exclude each other")
     grant_types = list(grant_types or ["authorization_code"])
     if scope is None:
         scope = "openid profile email" if "authorization_code" in grant_types else ""
@@ -135,10 +162,11 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
                     backchannel_logout_uri=backchannel_logout_uri or None,
                     grant_types=grant_types, scope=scope, audiences=list(audiences),
                     introspect_any=bool(introspect_any), require_mfa=bool(require_mfa),
-                    token_endpoint_auth_method="none" if public else "client_secret_basic",
-                    first_party=first_party)
+                    token_endpoint_auth_method=(
+                        "none" if public else KEY_AUTH_METHOD if jwks else "client_secret_basic"),
+                    jwks=jwks, first_party=first_party)
     check_client(client)
-    secret = None if public else client.set_secret()
+    secret = None if public or jwks else client.set_secret()
     db.session.add(client)
 
     def show():
@@ -178,6 +206,7 @@ def clients_show(client_id, as_json):
 @click.option("--remove-redirect-uri", "removed", multiple=True)
 @logout_uri_option
 @backchannel_option
+@jwks_option
 @grant_option
 @click.option("--scope")
 @audience_option
@@ -186,10 +215,18 @@ def clients_show(client_id, as_json):
 @click.option("--first-party/--no-first-party", default=None)
 @json_option
 def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
-                   backchannel_logout_uri, grant_types, scope, audiences, introspect_any,
+                   backchannel_logout_uri, jwks, grant_types, scope, audiences, introspect_any,
                    require_mfa, first_party, as_json):
-    """Change a client; list options replace the registered list."""
+    """Change a client; list options replace the registered list. --jwks-file replaces the
+    keys (add the new key before removing the old one, to rotate without a gap), and moves a
+    client with a secret to keys: its secret stops working."""
     client = get_client(client_id)
+    if jwks:
+        if client.is_public:
+            raise click.ClickException("a public client does not authenticate: it has no keys")
+        client.jwks = jwks
+        client.token_endpoint_auth_method = KEY_AUTH_METHOD
+        client.secret_hash = None
     uris = list(redirect_uris) if redirect_uris else list(client.redirect_uris)
     uris = [u for u in uris + [a for a in added if a not in uris] if u not in removed]
     client.redirect_uris = uris
@@ -244,6 +281,9 @@ def clients_rotate_secret(client_id, as_json):
     client = get_client(client_id)
     if client.is_public:
         raise click.ClickException("a public client has no secret")
+    if client.uses_keys:
+        raise click.ClickException("this client authenticates with its keys (private_key_jwt), "
+                                   "not a secret: replace them with update --jwks-file")
     secret = client.set_secret()
     commit(show_first=lambda: emit({"client_id": client_id, "client_secret": secret}, as_json,
                                    f"client_secret: {secret}\n(shown only now: store it safely)"))

@@ -18,7 +18,9 @@ from . import db
 from . import utcnow
 from .hot_read import HotRead
 
-CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+KEY_AUTH_METHOD = "private_key_jwt"  # RFC 7523: an assertion signed by the client's own key
+CONFIDENTIAL_AUTH_METHODS = (*SECRET_AUTH_METHODS, KEY_AUTH_METHOD)
 
 
 class ClientRules(ClientMixin):
@@ -29,6 +31,10 @@ class ClientRules(ClientMixin):
     @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
+
+    @property
+    def uses_keys(self) -> bool:
+        return self.token_endpoint_auth_method == KEY_AUTH_METHOD
 
     @property
     def client_metadata(self) -> dict:
@@ -71,7 +77,8 @@ class ClientRules(ClientMixin):
         if self.is_public:
             # Introspection is for confidential clients only (RFC 7662 §2.1).
             return method == "none" and endpoint != "introspection"
-        return method in CONFIDENTIAL_AUTH_METHODS
+        # A client with keys has no secret, and a client with a secret has no keys.
+        return method == KEY_AUTH_METHOD if self.uses_keys else method in SECRET_AUTH_METHODS
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code" and "authorization_code" in self.grant_types
@@ -100,10 +107,13 @@ class Client(db.Model, ClientRules):
     grant_types: Mapped[list] = mapped_column(db.JSON, default=lambda: ["authorization_code"])
     # Space-separated scopes this client may be granted.
     scope: Mapped[str] = mapped_column(db.Text, default="openid profile email")
-    # "client_secret_basic" (either secret method is accepted) or "none" for public clients.
+    # "client_secret_basic" (either secret method is accepted), "private_key_jwt" (an assertion
+    # signed by one of `jwks`), or "none" for public clients.
     token_endpoint_auth_method: Mapped[str] = mapped_column(
         db.String(40), default="client_secret_basic"
     )
+    # The public keys of a private_key_jwt client (a JWKS); None for the others.
+    jwks: Mapped[dict | None] = mapped_column(db.JSON)
     # First-party clients are the operator's own apps: the consent page is skipped.
     first_party: Mapped[bool] = mapped_column(default=False)
     # Users must sign in with a second factor (enrolling one first if they have none).

@@ -17,6 +17,7 @@ from ..security import audit
 from ..security.client_throttle import count_failure
 from ..security.client_throttle import seconds_blocked
 from ..security.client_throttle import throttle_key
+from . import client_assertion
 from .endpoints import BearerResourceProtector
 from .endpoints import EndSessionEndpoint
 from .endpoints import IntrospectionEndpoint
@@ -63,8 +64,9 @@ class AuthorizationServer(_AuthorizationServer):
         except ValueError:  # Authlib's Basic parser raises on "Basic " or non-UTF-8 credentials
             error = InvalidClientError("The Basic credentials cannot be read.", status_code=401)
         except InvalidClientError as exc:  # Authlib's description prints a Python list
+            *others, last = methods
             exc.description = ("Client authentication failed; this endpoint accepts "
-                               f"{' or '.join(methods)}.")
+                               f"{', '.join(others)}{' or ' if others else ''}{last}.")
             error = exc
         # Only a registered client_id is logged: a confused caller may send its secret there.
         known = attempted if attempted and self.query_client(attempted) else None
@@ -138,6 +140,7 @@ def init_app(app: Flask) -> AuthorizationServer:
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCode()])
     server.register_grant(RefreshTokenGrant, [OpenIDRefresh()])
     server.register_grant(ClientCredentialsGrant)
+    server.register_client_auth_method(client_assertion.METHOD, client_assertion.PrivateKeyJWT())
     server.issuer_parameter = IssuerParameter()
     server.register_extension(server.issuer_parameter)
     resource_protector = BearerResourceProtector()

@@ -12,6 +12,7 @@ from flask import current_app
 from flask import request
 
 from ..models.client import CONFIDENTIAL_AUTH_METHODS
+from ..oauth import client_assertion
 from ..oauth.claims import CLAIMS_SUPPORTED
 from ..oauth.claims import SUPPORTED_SCOPES
 from ..sessions import ACR_VALUES
@@ -40,6 +41,8 @@ def discovery_document(issuer: str) -> dict:
         "token_endpoint_auth_methods_supported": [*CONFIDENTIAL_AUTH_METHODS, "none"],
         "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": [*CONFIDENTIAL_AUTH_METHODS, "none"],
+        **{f"{endpoint}_endpoint_auth_signing_alg_values_supported": client_assertion.ALGORITHMS
+           for endpoint in ("token", "introspection", "revocation")},
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS_SUPPORTED,
         "acr_values_supported": ACR_VALUES,

@@ -19,7 +19,7 @@ def test_oidcc_discovery_endpoint_verification(http):
     assert doc["grant_types_supported"] == ["authorization_code", "refresh_token",
                                             "client_credentials"]
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
-        "client_secret_basic", "client_secret_post", "none"}
+        "client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
     assert doc["authorization_response_iss_parameter_supported"] is True
     # Advertise only what works: request objects are refused, so say so explicitly.
     assert doc["request_parameter_supported"] is False

@@ -126,7 +126,7 @@ def test_invalid_client_says_the_same_for_an_unknown_client_and_a_wrong_secret(f
                                    ).get_json()["error_description"]
                     for client_id in (flow.client.client_id, "nobody")}
     assert descriptions == {"Client authentication failed; this endpoint accepts "
-                            "client_secret_basic or client_secret_post."}
+                            "client_secret_basic, client_secret_post or private_key_jwt."}
 
 
 def test_oidcc_server_client_secret_post(flow):

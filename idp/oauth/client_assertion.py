@@ -1,0 +1,124 @@
+"""`private_key_jwt` client authentication (RFC 7523 §2.2, OIDC Core §9): a service proves
+who it is with a JWT signed by its own private key, registered as a public JWKS, so no shared
+secret exists to leak. Authlib checks the assertion; here are the rules it leaves to us:
+
+- the audience is this provider: its issuer (FAPI 2.0 asks for that) or the URL of the
+  endpoint called;
+- only asymmetric algorithms (a `none` or HMAC assertion is refused whatever the key set);
+- an assertion lives an hour at most (the default of Authlib's own client), and its `jti` is
+  accepted once: it is remembered (a rate-limit counter, pruned after its window) until the
+  assertion has expired;
+- a `client_id` sent beside the assertion must be its subject (RFC 7523 §3).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+from authlib.oauth2.rfc6749 import InvalidClientError
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from flask import current_app
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import ECKey
+from joserfc.jwk import JWKRegistry
+from joserfc.jwk import KeySet
+from joserfc.jwk import OKPKey
+from joserfc.jwk import RSAKey
+
+from ..security import rate_limit
+from ..security.hashing import hash_secret
+
+METHOD = "private_key_jwt"
+ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
+MAX_LIFETIME_SECONDS = 3600
+LEEWAY_SECONDS = 60
+# How long a jti must be remembered: an assertion's whole life, clock leeway included.
+JTI_MEMORY_SECONDS = MAX_LIFETIME_SECONDS + 2 * LEEWAY_SECONDS
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    CLIENT_AUTH_METHOD = METHOD
+
+    def __init__(self):
+        super().__init__(validate_jti=True, leeway=LEEWAY_SECONDS)
+
+    def __call__(self, query_client, request):
+        sent_client_id = request.form.get("client_id")
+        client = super().__call__(query_client, request)
+        if client is not None and sent_client_id and sent_client_id != client.client_id:
+            raise InvalidClientError(description="client_id is not the assertion's subject.")
+        return client
+
+    def get_audiences(self) -> list[str]:
+        issuer = current_app.config["ISSUER"]
+        return [issuer, *(f"{issuer}{path}" for path in ("/token", "/introspect", "/revoke"))]
+
+    def resolve_client_public_key(self, client) -> KeySet:
+        if not client.jwks:
+            raise InvalidClientError(description="The client has no registered keys.")
+        return KeySet.import_key_set(client.jwks)
+
+    def process_assertion_claims(self, assertion, key):
+        try:
+            token = jwt.decode(assertion, key, algorithms=ALGORITHMS)
+        except (JoseError, ValueError) as error:
+            raise InvalidClientError(description="The client assertion is not valid.") from error
+        claims = token.claims
+        self.verify_claims(claims)  # iss = sub, aud, exp, then the jti, once
+        return claims
+
+    def verify_claims(self, claims) -> None:
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and exp > time.time() + MAX_LIFETIME_SECONDS + \
+                LEEWAY_SECONDS:
+            raise InvalidClientError(
+                description=f"The client assertion may live {MAX_LIFETIME_SECONDS} s at most.")
+        super().verify_claims(claims)
+
+    def validate_jti(self, claims, jti) -> bool:
+        if not isinstance(jti, str) or not jti:
+            return False
+        key = f"assertion:{hash_secret(str(claims['sub']) + ' ' + jti)}"
+        return rate_limit.count_attempt(key, JTI_MEMORY_SECONDS) == 1
+
+
+# Members that only private or symmetric keys have (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037).
+PRIVATE_KEY_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+
+def problem_with_jwks(jwks) -> str | None:
+    """What is wrong with a client's key set, or None: it must be RFC 7517 public keys, RSA of
+    2048 bits or more, EC on P-256, P-384 or P-521, or Ed25519, with distinct kids."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys:
+        return 'not a JWKS: {"keys": [...]} with one key or more'
+    if not all(isinstance(key, dict) and isinstance(key.get("kid", ""), str) for key in keys):
+        return "every key must be a JSON object, its kid a string"
+    kids = [key["kid"] for key in keys if key.get("kid")]
+    if len(kids) != len(set(kids)):
+        return "two keys have the same kid"
+    for number, key in enumerate(keys, 1):
+        if PRIVATE_KEY_MEMBERS & key.keys():
+            return (f"key {number} holds private or symmetric key material; register only "
+                    "the public keys")
+        try:
+            with warnings.catch_warnings():  # joserfc warns of a small key: refused just below
+                warnings.simplefilter("ignore", SecurityWarning)
+                imported = JWKRegistry.import_key(key)
+        except Exception:  # joserfc raises several kinds for a malformed key
+            return f"key {number} cannot be read"
+        if not _strong_enough(imported):
+            return (f"key {number} is not RSA of 2048 bits or more, EC on P-256, P-384 or "
+                    "P-521, or Ed25519")
+    return None
+
+
+def _strong_enough(key) -> bool:
+    if isinstance(key, RSAKey):
+        return key.raw_value.key_size >= 2048
+    if isinstance(key, ECKey):
+        return key.curve_name in ("P-256", "P-384", "P-521")
+    return isinstance(key, OKPKey) and key.curve_name == "Ed25519"
