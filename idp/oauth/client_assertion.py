@@ -13,6 +13,8 @@ secret exists to leak. Authlib checks the assertion; here are the rules it leave
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import warnings
 
@@ -83,6 +85,19 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             return False
         key = f"assertion:{hash_secret(str(claims['sub']) + ' ' + jti)}"
         return rate_limit.count_attempt(key, JTI_MEMORY_SECONDS) == 1
+
+
+def claimed_subject(assertion) -> str | None:
+    """The `sub` an assertion claims, unverified: only to count its failures (server.py)."""
+    if not isinstance(assertion, str) or assertion.count(".") != 2 or len(assertion) > 16384:
+        return None
+    payload = assertion.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except ValueError:  # bad base64, bad UTF-8 or bad JSON
+        return None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return subject if isinstance(subject, str) else None
 
 
 # Members that only private or symmetric keys have (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037).

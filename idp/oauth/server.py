@@ -86,13 +86,15 @@ def could_be_client_id(value) -> bool:
 
 
 def attempted_client_id(request) -> str | None:
-    """The client_id a request claims, from Basic credentials or the form; never trusted.
-    None for one that no client can have: failures with it are not worth counting."""
+    """The client_id a request claims, from Basic credentials, the form or the subject of a
+    client assertion; never trusted. None for one that no client can have: failures with it
+    are not worth counting."""
     try:
         client_id, _ = extract_basic_authorization(request.headers)
     except ValueError:
         client_id = None
-    client_id = client_id or request.form.get("client_id")
+    client_id = (client_id or request.form.get("client_id")
+                 or client_assertion.claimed_subject(request.form.get("client_assertion")))
     return client_id if could_be_client_id(client_id) else None
 
 

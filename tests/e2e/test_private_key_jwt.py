@@ -20,6 +20,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from joserfc.jwk import RSAKey
 
+from idp.oauth.client_assertion import claimed_subject
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
@@ -187,3 +189,22 @@ def test_the_cli_refuses_a_private_key(provider, key, tmp_path):
         "clients", "create", "--name", "X", "--grant-type", "client_credentials",
         "--jwks-file", str(path)])
     assert result.exit_code != 0 and "register only the public keys" in result.output
+
+
+def test_failed_assertions_are_throttled_like_wrong_secrets(provider, service, key):
+    """The throttle counts failures per claimed client and address; an assertion claims its
+    client in `sub`."""
+    stranger = RSAKey.generate_key(2048, parameters={"kid": "svc-1"})
+    limit = provider.app.config["CLIENT_AUTH_MAX_FAILURES"]
+    statuses = [token_request(provider, assertion(provider, service, stranger)).status_code
+                for _ in range(limit + 1)]
+    assert set(statuses[:limit]) <= {400, 401}
+    assert statuses[limit] == 429
+    # even the right key waits out the window from this address
+    assert token_request(provider, assertion(provider, service, key)).status_code == 429
+
+
+@pytest.mark.parametrize("text", [None, "", "a.b", "a.b.c", "a.!!!.c", "a.W10.c",
+                                  "a.eyJzdWIiOjV9.c", "a.//79.c"])
+def test_a_garbled_assertion_claims_no_subject(text):
+    assert claimed_subject(text) is None
