@@ -11,13 +11,16 @@ import hmac
 import json
 import secrets
 import time
+import warnings
 
 import pytest
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jwt
+from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey
+from joserfc.jwk import OKPKey
 from joserfc.jwk import RSAKey
 
 from idp.oauth.client_assertion import claimed_subject
@@ -148,6 +151,18 @@ def test_a_key_client_has_no_secret_and_a_secret_client_no_keys(provider, servic
                                                             key)))
     refused = provider.app.test_cli_runner().invoke(args=["clients", "rotate-secret", service])
     assert refused.exit_code != 0 and "private_key_jwt" in refused.output
+
+
+@pytest.mark.parametrize("alg", ["Ed25519", "EdDSA"])  # RFC 9864's name, and the old one
+def test_an_ed25519_key_signs_under_either_name(provider, tmp_path, alg):
+    ed_key = OKPKey.generate_key("Ed25519", parameters={"kid": "ed-1"})
+    client_id = provider.idp("clients", "create", "--name", "Edwards", "--grant-type",
+                             "client_credentials", "--scope", "",
+                             "--jwks-file", jwks_file(tmp_path, ed_key))["client_id"]
+    with warnings.catch_warnings():  # joserfc warns when signing with "EdDSA"
+        warnings.simplefilter("ignore", SecurityWarning)
+        signed = assertion(provider, client_id, ed_key, alg=alg)
+    assert token_request(provider, signed).status_code == 200
 
 
 def test_keys_rotate_without_a_gap(provider, service, key, tmp_path):
