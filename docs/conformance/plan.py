@@ -47,6 +47,7 @@ def register(suite: str, alias: str, password: str) -> tuple[dict, dict]:
         "clients", "create", "--name", f"OpenID conformance suite, client {n}",
         "--redirect-uri", f"{base}/callback",
         "--post-logout-redirect-uri", f"{base}/post_logout_redirect",
+        "--backchannel-logout-uri", f"{base}/backchannel_logout",
         "--grant-type", "authorization_code", "--grant-type", "refresh_token",
         "--scope", SCOPE) for n in (1, 2))
 

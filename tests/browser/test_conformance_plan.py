@@ -74,6 +74,11 @@ def test_the_plan_registers_what_the_suite_needs(live_server, plan):
     assert plan["client"]["client_id"] != plan["client2"]["client_id"]
     discovery = requests.get(plan["server"]["discoveryUrl"], timeout=10).json()
     assert discovery["issuer"] == live_server.url
+    runner = live_server.app.test_cli_runner()
+    for client in (plan["client"], plan["client2"]):  # the back-channel logout plan's URI too
+        shown = json.loads(runner.invoke(args=["clients", "show", client["client_id"],
+                                               "--json"]).output)
+        assert shown["backchannel_logout_uri"].endswith("/test/a/idp/backchannel_logout")
 
 
 def test_the_browser_tasks_sign_in_and_consent_and_the_secret_redeems_the_code(
