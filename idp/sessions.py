@@ -57,6 +57,7 @@ def current_login() -> LoginSession | None:
     absolute = timedelta(seconds=config["SESSION_ABSOLUTE_TIMEOUT_SECONDS"])
     if now - login.last_seen_at > idle or now - login.created_at > absolute:
         login.ended_at = now
+        backchannel.sessions_ending([login])
         db.session.commit()
         audit.log("session.expired", user_id=login.user_id)
         return None

@@ -5,7 +5,8 @@ a logout token (§2.4) it can match to its own session by `sid` (or `sub`).
 Who to tell is worked out in the transaction that ends the sessions; they are told only once it
 has committed, and after the response (deferred.py), so a slow or absent client delays no one.
 A client that does not answer with 200 (or 204) misses the call, never the logout: the failure
-is audited. A session that times out is not told about: nothing ends it at that moment.
+is audited. A session that times out is told about when its browser comes back and finds it
+over; one whose browser never does is not.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import secrets
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -31,6 +33,7 @@ from ..security import audit
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TOKEN_SECONDS = 120  # §2.4 recommends at most two minutes
 TIMEOUT_SECONDS = 5
+MAX_PARALLEL_CALLS = 8
 _PENDING = "backchannel_logout_calls"  # key in the database session's `info`
 
 
@@ -104,8 +107,20 @@ def _logout_token(client_id: str, subject: str, sid: str) -> str:
 
 @event.listens_for(Session, "after_commit")
 def _call_once_committed(session) -> None:
-    for call in session.info.pop(_PENDING, ()):
-        after_response(call)
+    calls = session.info.pop(_PENDING, None)
+    if calls:
+        after_response(lambda: _call_all(calls))
+
+
+def _call_all(calls: list[LogoutCall]) -> None:
+    """All at once: clients that do not answer cost one timeout, not one each (a sync worker
+    still busy past gunicorn's timeout is killed)."""
+    if len(calls) == 1:
+        calls[0]()
+        return
+    with ThreadPoolExecutor(max_workers=min(len(calls), MAX_PARALLEL_CALLS)) as pool:
+        for _ in pool.map(lambda call: call(), calls):
+            pass
 
 
 @event.listens_for(Session, "after_rollback")

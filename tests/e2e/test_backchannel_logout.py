@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -18,6 +19,10 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from idp.models import LoginSession
+from idp.models import db
+from idp.models import utcnow
+
 from ..conftest import add_user
 from ..conftest import free_port
 from ..helpers import PASSWORD
@@ -28,20 +33,27 @@ EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 class Receiver:
-    """A relying party's back-channel logout endpoint on 127.0.0.1, keeping what it receives."""
+    """A relying party's back-channel logout endpoint on 127.0.0.1, keeping what it receives.
+    With `together`, it answers only once that many calls are waiting at the same time."""
 
-    def __init__(self, status: int = 200):
+    def __init__(self, status: int = 200, together: int = 1):
         self.received: list[dict] = []
         self.arrived = threading.Event()
+        barrier = threading.Barrier(together, timeout=4)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                try:
+                    barrier.wait()
+                    answer = status
+                except threading.BrokenBarrierError:  # the calls came one after the other
+                    answer = 503
                 receiver.received.append({"content_type": self.headers["Content-Type"],
                                           "cache_control": self.headers.get("Cache-Control"),
-                                          "form": parse_qs(body)})
-                self.send_response(status)
+                                          "form": parse_qs(body), "answer": answer})
+                self.send_response(answer)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 receiver.arrived.set()
@@ -210,3 +222,37 @@ def test_the_cli_sets_and_removes_the_back_channel_uri(provider):
     assert shown["backchannel_logout_uri"] == "https://rp.example.com/logout"
     updated = provider.idp("clients", "update", app.client_id, "--backchannel-logout-uri", "")
     assert updated["backchannel_logout_uri"] is None
+
+
+def test_several_clients_are_called_at_once(provider, alice, caplog):
+    """A sync worker busy past gunicorn's timeout is killed: clients that do not answer must
+    cost one timeout, not one each. Here each call is answered only when all three wait."""
+    receiver = Receiver(together=3)
+    try:
+        apps = [register(provider, f"App {n}", receiver.url) for n in range(3)]
+        browser = requests.Session()
+        for app in apps:
+            sign_in_to(provider, browser, app)
+        sign_out(provider, browser)
+        received = receiver.wait(3)
+        assert [call["answer"] for call in received] == [200, 200, 200]
+        assert sorted(verified(provider, call["form"]["logout_token"][0]).claims["aud"]
+                      for call in received) == sorted(app.client_id for app in apps)
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+def test_a_session_that_timed_out_is_told_about_when_its_browser_returns(
+        provider, alice, receiver):
+    app = register(provider, "Web App", receiver.url)
+    browser = requests.Session()
+    sid = verified(provider, sign_in_to(provider, browser, app)["id_token"]).claims["sid"]
+    with provider.app.app_context():
+        idle = timedelta(seconds=provider.app.config["SESSION_IDLE_TIMEOUT_SECONDS"] + 1)
+        db.session.execute(db.update(LoginSession).values(last_seen_at=utcnow() - idle))
+        db.session.commit()
+    assert browser.get(urljoin(provider.url, "/account"), allow_redirects=False
+                       ).status_code == 302  # over: sign in again
+    [call] = receiver.wait(1)
+    assert verified(provider, call["form"]["logout_token"][0]).claims["sid"] == sid
