@@ -93,7 +93,7 @@ LINKS = {
 def send_link(user: User, purpose: str, link: str, ttl_seconds: int) -> None:
     """A link of security/mailed_links.py, to the user's current address."""
     subject, why, what = LINKS[purpose]
-    _queue(user, purpose, subject, body=lambda origin: (
+    _queue(user, f"{purpose}_link", subject, body=lambda origin: (
         f"{why} at {current_app.config['ISSUER']}{origin}.\n\n"
         f"Account: {user.username}\n\n"
         f"{what}, open this link within {duration(ttl_seconds)}. It works once.\n\n"

@@ -190,6 +190,10 @@ def test_the_token_is_never_logged(app_with_logs, mailbox, caplog):
     token = link.split("token=")[1]
     assert "password_reset.requested" in caplog.text and "account.password_reset" in caplog.text
     assert token not in caplog.text
+    # the link and the notice that followed it are told apart in the audit log
+    sent = [line for line in caplog.text.splitlines() if '"event": "notice.sent"' in line]
+    assert any('"notice": "password_reset_link"' in line for line in sent)
+    assert any('"notice": "password_reset"' in line for line in sent)
 
 
 @pytest.fixture
