@@ -50,8 +50,6 @@ def only_with_mail():
         abort(404)
 
 
-
-
 @bp.route("/forgot", methods=["GET", "POST"])
 def forgot():
     if request.method == "GET":
