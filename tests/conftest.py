@@ -153,8 +153,9 @@ def enroll_totp(app, username="alice") -> tuple[str, list[str]]:
         user = User.by_username(username)
         secret = mfa.start_enrollment(user)
         user.totp.confirmed_at = utcnow()
+        codes = mfa.new_recovery_codes(user)
         db.session.commit()
-        return secret, mfa.new_recovery_codes(user)
+        return secret, codes
 
 
 def totp_code(secret: str, steps_from_now: int = 0) -> str:

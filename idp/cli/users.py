@@ -8,12 +8,12 @@ from flask.cli import AppGroup
 from ..models import User
 from ..models import db
 from ..models import utcnow
-from ..oauth.token_store import revoke_user_tokens
 from ..security import audit
 from ..security import mailed_links
 from ..security import notices
 from ..security.mfa import remove_factors
 from ..sessions import end_all_sessions_of
+from ..sessions import sign_out_everywhere
 from . import check_text
 from . import commit
 from . import emit
@@ -112,15 +112,13 @@ def users_list(as_json):
 def _set_disabled(username: str, disabled: bool, as_json: bool) -> None:
     user = get_user(username)
     user.disabled = disabled
-    ended = revoked = 0
+    signed_out = {"sessions_ended": 0, "token_families_revoked": 0}
     if disabled:  # ASVS 7.4.2: a disabled account keeps no session and no token
-        ended = end_all_sessions_of(user)
-        revoked = revoke_user_tokens(user, "user_disabled")
+        signed_out = sign_out_everywhere(user, "user_disabled")
     commit()
     audit.log("admin.user_disabled" if disabled else "admin.user_enabled", user_id=user.id)
     state = "disabled" if disabled else "enabled"
-    emit({**user_view(user), "sessions_ended": ended, "token_families_revoked": revoked}, as_json,
-         f"{state} {user.username}")
+    emit({**user_view(user), **signed_out}, as_json, f"{state} {user.username}")
 
 
 @users.command("disable")
@@ -149,13 +147,12 @@ def users_set_password(username, password_stdin, as_json):
     user = get_user(username)
     user.password_hash = read_password(password_stdin)
     user.password_changed_at = utcnow()
-    ended = end_all_sessions_of(user)
-    revoked = revoke_user_tokens(user, "password_set_by_admin")
+    signed_out = sign_out_everywhere(user, "password_set_by_admin")
     commit()
-    audit.log("admin.password_set", user_id=user.id)
+    audit.log("admin.password_set", user_id=user.id, **signed_out)
     notices.send(user, "password_set_by_admin")
-    emit({"username": user.username, "sessions_ended": ended,
-          "token_families_revoked": revoked}, as_json, f"password changed for {user.username}")
+    emit({"username": user.username, **signed_out}, as_json,
+         f"password changed for {user.username}")
 
 
 @users.command("sign-out")
@@ -178,14 +175,18 @@ def users_sign_out(username, as_json):
 @json_option
 def users_mfa_reset(username, as_json):
     """Remove a user's authenticator and recovery codes (a lost phone); they sign in with the
-    password alone until they enroll again."""
+    password alone until they enroll again. Every session of the user ends and every refresh
+    token is revoked: the lost phone may hold them."""
     user = get_user(username)
     had_totp = user.has_totp
     remove_factors(user)
+    signed_out = {"sessions_ended": 0, "token_families_revoked": 0}
+    if had_totp:
+        signed_out = sign_out_everywhere(user, "factors_removed_by_admin")
     commit()
-    audit.log("admin.mfa_reset", user_id=user.id, had_totp=had_totp)
+    audit.log("admin.mfa_reset", user_id=user.id, had_totp=had_totp, **signed_out)
     if had_totp:
         notices.send(user, "factors_removed_by_admin")
-    emit({"username": user.username, "factors_removed": had_totp}, as_json,
+    emit({"username": user.username, "factors_removed": had_totp, **signed_out}, as_json,
          f"second factors of {user.username} removed" if had_totp
          else f"{user.username} had no second factor")

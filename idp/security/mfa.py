@@ -128,7 +128,8 @@ def _normalized_recovery_code(code: str) -> str:
 
 
 def new_recovery_codes(user: User) -> list[str]:
-    """Ten fresh codes (60 bits each) replacing any earlier ones; shown once, kept hashed."""
+    """Ten fresh codes (60 bits each) replacing any earlier ones; shown once, kept hashed.
+    The caller commits."""
     db.session.execute(db.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read off paper
     codes = []
@@ -137,7 +138,6 @@ def new_recovery_codes(user: User) -> list[str]:
         codes.append(f"{raw[:4]}-{raw[4:8]}-{raw[8:]}")
         db.session.add(RecoveryCode(user_id=user.id,
                                     code_hash=hash_secret(_normalized_recovery_code(raw))))
-    db.session.commit()
     return codes
 
 

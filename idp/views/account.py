@@ -22,7 +22,6 @@ from ..models import db
 from ..models import utcnow
 from ..oauth.claims import SCOPE_DESCRIPTIONS
 from ..oauth.token_store import revoke_families
-from ..oauth.token_store import revoke_user_tokens
 from ..security import audit
 from ..security import mfa
 from ..security import notices
@@ -34,11 +33,14 @@ from ..sessions import current_login
 from ..sessions import end_all_sessions_of
 from ..sessions import live_sessions_of
 from ..sessions import parked_authorization_url
+from ..sessions import sign_out_everywhere
 from ..sessions import start_login
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 WRONG_CONFIRMATION = "That password or code is not right."
+SIGNED_OUT_ELSEWHERE = ("You were signed out everywhere else, and your applications will ask "
+                        "you to sign in again.")
 
 
 def login_required(view):
@@ -139,14 +141,11 @@ def change_password(login):
         return render_template("account/password.html", error=error), 400
     mfa.reset_attempts(user)
     user.password_changed_at = utcnow()
-    ended = end_all_sessions_of(user, keep=login)
-    revoked = revoke_user_tokens(user, "password_changed")
+    signed_out = sign_out_everywhere(user, "password_changed", keep=login)
     db.session.commit()
-    audit.log("account.password_changed", user_id=user.id, sessions_ended=ended,
-              token_families_revoked=revoked)
+    audit.log("account.password_changed", user_id=user.id, **signed_out)
     notices.send(user, "password_changed")
-    return index(notice="Your password has been changed. You were signed out everywhere else, "
-                        "and your applications will ask you to sign in again.")
+    return index(notice=f"Your password has been changed. {SIGNED_OUT_ELSEWHERE}")
 
 
 @bp.route("/mfa/totp", methods=["GET", "POST"])
@@ -175,12 +174,13 @@ def totp(login):
         return _enrollment_page(user, secret, needs_password, error), 400
     mfa.reset_attempts(user)
     user.totp.confirmed_at = utcnow()
-    db.session.commit()
     codes = mfa.new_recovery_codes(user)
-    audit.log("mfa.enrolled", user_id=user.id)
-    notices.send(user, "totp_enabled")
-    # The user has just used the factor: the session now counts as two-factor.
+    signed_out = sign_out_everywhere(user, "mfa_enrolled", keep=login)
+    # The user has just used the factor: this browser's session is replaced by a two-factor
+    # one (start_login commits all of the above).
     start_login(user, amr=["pwd", "otp"], acr=ACR_MFA)
+    audit.log("mfa.enrolled", user_id=user.id, **signed_out)
+    notices.send(user, "totp_enabled")
     return _recovery_codes_page(codes)
 
 
@@ -192,7 +192,8 @@ def _enrollment_page(user, secret: str, needs_password: bool, error: str | None 
 
 def _recovery_codes_page(codes: list[str]):
     next_url = parked_authorization_url() or url_for("account.index")
-    return render_template("account/recovery_codes.html", codes=codes, next_url=next_url)
+    return render_template("account/recovery_codes.html", codes=codes, next_url=next_url,
+                           notice=SIGNED_OUT_ELSEWHERE)
 
 
 def _confirms_identity(user) -> bool:
@@ -230,7 +231,9 @@ def confirmed_factor_change(refused_event: str):
 @confirmed_factor_change("mfa.recovery_codes_refused")
 def regenerate_recovery_codes(login):
     codes = mfa.new_recovery_codes(login.user)
-    audit.log("mfa.recovery_codes_regenerated", user_id=login.user_id)
+    signed_out = sign_out_everywhere(login.user, "recovery_codes_regenerated", keep=login)
+    db.session.commit()
+    audit.log("mfa.recovery_codes_regenerated", user_id=login.user_id, **signed_out)
     notices.send(login.user, "recovery_codes_regenerated")
     return _recovery_codes_page(codes)
 
@@ -240,7 +243,9 @@ def regenerate_recovery_codes(login):
 @confirmed_factor_change("mfa.disable_refused")
 def disable_totp(login):
     mfa.remove_factors(login.user)
+    signed_out = sign_out_everywhere(login.user, "mfa_disabled", keep=login)
     db.session.commit()
-    audit.log("mfa.disabled", user_id=login.user_id)
+    audit.log("mfa.disabled", user_id=login.user_id, **signed_out)
     notices.send(login.user, "totp_disabled")
-    return index(notice="Two-step sign-in is off. Your recovery codes no longer work.")
+    return index(notice="Two-step sign-in is off. Your recovery codes no longer work. "
+                        + SIGNED_OUT_ELSEWHERE)

@@ -22,7 +22,6 @@ from sqlalchemy import func
 from ..models import User
 from ..models import db
 from ..models import utcnow
-from ..oauth.token_store import revoke_user_tokens
 from ..security import audit
 from ..security import mailed_links
 from ..security import notices
@@ -30,7 +29,7 @@ from ..security import rate_limit
 from ..security.hashing import hash_secret
 from ..security.passwords import PasswordPolicyError
 from ..security.passwords import hash_password
-from ..sessions import end_all_sessions_of
+from ..sessions import sign_out_everywhere
 from .auth import login_counter_key
 
 bp = Blueprint("password_reset", __name__, url_prefix="/password")
@@ -102,12 +101,10 @@ def reset():
     user.password_hash = password_hash
     user.password_changed_at = utcnow()
     user.email_verified = True  # the link reached the address: it is the user's
-    ended = end_all_sessions_of(user)
-    revoked = revoke_user_tokens(user, "password_reset")
+    signed_out = sign_out_everywhere(user, "password_reset")
     db.session.commit()
     rate_limit.reset(login_counter_key(user.username))  # a sign-in lockout ends with it
-    audit.log("account.password_reset", user_id=user.id, sessions_ended=ended,
-              token_families_revoked=revoked)
+    audit.log("account.password_reset", user_id=user.id, **signed_out)
     notices.send(user, "password_reset")
     return render_template("auth/reset.html", done=True)
 

@@ -3,6 +3,7 @@ browser tests do not reach (lockout, expiry, prompt=none, confirmations, the adm
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
@@ -10,10 +11,13 @@ import pytest
 
 from idp.models import Client
 from idp.models import LoginSession
+from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
+from idp.models import utcnow
 from idp.security import mfa
 
+from ..conftest import add_client
 from ..conftest import enroll_totp
 from ..conftest import totp_code
 from ..helpers import PASSWORD
@@ -166,6 +170,59 @@ def test_changing_factors_needs_the_password_or_a_code(app, http, user, action):
             assert not user.has_totp and mfa.recovery_codes_left(user) == 0
         else:
             assert user.has_totp and not mfa.use_recovery_code(user, codes[0])
+
+
+def _enroll_from_the_account_page(app, http, cli):
+    post_login(http, "alice", PASSWORD)
+    page = http.get("/account/mfa/totp").get_data(as_text=True)
+    secret = page.split('id="totp-secret">')[1].split("<")[0]
+    return http.post("/account/mfa/totp", data={"csrf_token": csrf_token(page),
+                                                 "otp": totp_code(secret)})
+
+
+def _with_a_factor(action):
+    def act(app, http, cli):
+        secret, _ = enroll_totp(app)
+        post_login(http, "alice", PASSWORD)
+        post_code(http, totp_code(secret))
+        return _account_form(http, action, password=PASSWORD)
+    return act
+
+
+def _operator_reset(app, http, cli):
+    enroll_totp(app)
+    result = cli.invoke(args=["users", "mfa-reset", "alice", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["sessions_ended"] == 1
+    return None
+
+
+@pytest.mark.parametrize("change, reason", [
+    (_enroll_from_the_account_page, "mfa_enrolled"),
+    (_with_a_factor("/account/mfa/totp/disable"), "mfa_disabled"),
+    (_with_a_factor("/account/mfa/recovery-codes"), "recovery_codes_regenerated"),
+    (_operator_reset, "factors_removed_by_admin"),
+], ids=["enrolment", "turned-off", "new-recovery-codes", "operator-reset"])
+def test_a_change_of_factors_signs_out_everywhere_else_and_revokes_the_apps(
+        app, http, cli, user, change, reason):
+    """REFERENCE checklist 28: a session or an app token that predates the change, obtained
+    perhaps with what the change was meant to replace, does not outlive it."""
+    elsewhere = app.test_client()
+    post_login(elsewhere, "alice", PASSWORD)  # a session from before any factor
+    client = add_client(app, grant_types=["authorization_code", "refresh_token"])
+    with app.app_context():  # an app's grant, as a code exchange leaves it
+        db.session.add(TokenFamily(client_id=client.client_id, user_id=user.id,
+                                   scope="openid", expires_at=utcnow() + timedelta(days=1)))
+        db.session.commit()
+    response = change(app, http, cli)
+    if response is not None:  # the account page: this browser stays signed in, and is told
+        assert response.status_code == 200
+        assert "signed out everywhere else" in response.get_data(as_text=True)
+        assert signed_in(http)
+    assert not signed_in(elsewhere)
+    with app.app_context():
+        family = db.session.execute(db.select(TokenFamily)).scalar_one()
+        assert family.revoked_reason == reason
 
 
 def test_admin_mfa_reset(app, cli, user):
