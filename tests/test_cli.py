@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from idp.models import Client
 from idp.models import LoginSession
 from idp.models import User
 from idp.models import db
+from idp.models import utcnow
 
 from .helpers import PASSWORD
 from .helpers import csrf_token
@@ -152,6 +154,57 @@ def test_update_and_rotate_secret(app, cli):
         assert client.first_party
         assert client.check_client_secret(new)
         assert not client.check_client_secret(data["client_secret"])
+
+
+def test_a_planned_rotation_keeps_the_old_secret_for_its_overlap_only(app, cli):
+    data = json.loads(create_client(cli).output)
+    cid, first = data["client_id"], data["client_secret"]
+    rotated = json.loads(run(cli, "clients", "rotate-secret", cid, "--keep-old-for", "2d",
+                             "--json").output)
+    second = rotated["client_secret"]
+    shown = json.loads(run(cli, "clients", "show", cid, "--json").output)
+    assert shown["rotation_overlap_ends_at"] == rotated["rotation_overlap_ends_at"]
+    with app.app_context():
+        client = Client.by_client_id(cid)
+        assert client.previous_secret_expires_at - utcnow() > timedelta(days=2, seconds=-60)
+        assert client.check_client_secret(first) and client.check_client_secret(second)
+    third = json.loads(run(cli, "clients", "rotate-secret", cid, "--keep-old-for", "15m",
+                           "--json").output)["client_secret"]
+    with app.app_context():  # one overlap at a time: the first secret is gone
+        client = Client.by_client_id(cid)
+        assert not client.check_client_secret(first)
+        assert client.check_client_secret(second) and client.check_client_secret(third)
+        client.previous_secret_expires_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+        assert not client.check_client_secret(second) and client.check_client_secret(third)
+    assert json.loads(run(cli, "clients", "show", cid, "--json").output)[
+        "rotation_overlap_ends_at"] is None
+
+
+def test_the_overlap_can_end_early_and_a_plain_rotation_has_none(app, cli):
+    data = json.loads(create_client(cli).output)
+    cid, first = data["client_id"], data["client_secret"]
+    second = json.loads(run(cli, "clients", "rotate-secret", cid, "--keep-old-for", "3600",
+                            "--json").output)["client_secret"]
+    ended = run(cli, "clients", "end-previous-secret", cid, "--json")
+    assert json.loads(ended.output) == {"client_id": cid, "previous_secret_ended": True}
+    assert "no previous secret" in run(cli, "clients", "end-previous-secret", cid).output
+    third = json.loads(run(cli, "clients", "rotate-secret", cid, "--json").output)
+    assert third["rotation_overlap_ends_at"] is None
+    with app.app_context():
+        client = Client.by_client_id(cid)
+        assert not client.check_client_secret(first) and not client.check_client_secret(second)
+        assert client.check_client_secret(third["client_secret"])
+
+
+@pytest.mark.parametrize("duration", ["8d", "604801", "1w", "-5m", "h", "", "１h", "9" * 12])
+def test_a_bad_overlap_is_one_line_and_changes_nothing(app, cli, duration):
+    data = json.loads(create_client(cli).output)
+    result = run(cli, "clients", "rotate-secret", data["client_id"], "--keep-old-for", duration)
+    assert result.exit_code == 2 and "--keep-old-for" in result.output
+    assert "Traceback" not in result.output
+    with app.app_context():
+        assert Client.by_client_id(data["client_id"]).check_client_secret(data["client_secret"])
 
 
 def test_delete_client(app, cli):

@@ -62,6 +62,30 @@ def cli():
     """Administer the identity provider."""
 
 
+class Duration(click.ParamType):
+    """A length of time, as seconds or with a unit: 90, 90s, 15m, 24h, 7d; at most `maximum`
+    seconds."""
+
+    name = "duration"
+    UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def __init__(self, maximum: int):
+        self.maximum = maximum
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        number, unit = (text[:-1], text[-1]) if text[-1:] in self.UNITS else (text, "s")
+        if not (number.isascii() and number.isdigit() and len(number) <= 9):
+            self.fail(f"{value!r} is not a duration such as 90s, 15m, 24h or 7d", param, ctx)
+        seconds = int(number) * self.UNITS[unit]
+        if seconds > self.maximum:
+            self.fail(f"{value!r} is longer than the most allowed, {self.maximum} seconds",
+                      param, ctx)
+        return seconds
+
+
 def emit(data: Any, as_json: bool, text: str) -> None:
     click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
 

@@ -12,9 +12,11 @@ from flask.cli import AppGroup
 from ..models import Client
 from ..models import db
 from ..models.client import KEY_AUTH_METHOD
+from ..models.client import MAX_PREVIOUS_SECRET_SECONDS
 from ..oauth import client_assertion
 from ..security import audit
 from . import GRANT_TYPES
+from . import Duration
 from . import check_text
 from . import commit
 from . import emit
@@ -41,7 +43,9 @@ def client_view(client: Client) -> dict:
             "grant_types": client.grant_types, "scope": client.scope,
             "audiences": client.audiences, "introspect_any": client.introspect_any,
             "require_mfa": client.require_mfa,
-            "first_party": client.first_party, "created_at": client.created_at}
+            "first_party": client.first_party, "created_at": client.created_at,
+            "rotation_overlap_ends_at": (client.previous_secret_expires_at
+                                           if client.previous_secret_live else None)}
 
 
 def client_text(client: Client) -> str:
@@ -227,6 +231,7 @@ def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
         client.jwks = jwks
         client.token_endpoint_auth_method = KEY_AUTH_METHOD
         client.secret_hash = None
+        client.end_previous_secret()
     uris = list(redirect_uris) if redirect_uris else list(client.redirect_uris)
     uris = [u for u in uris + [a for a in added if a not in uris] if u not in removed]
     client.redirect_uris = uris
@@ -273,20 +278,49 @@ def clients_delete(client_id, yes, as_json):
     emit({"client_id": client_id, "deleted": True}, as_json, f"deleted {client_id}")
 
 
-@clients.command("rotate-secret")
-@click.argument("client_id")
-@json_option
-def clients_rotate_secret(client_id, as_json):
-    """Replace a confidential client's secret; the old one stops working at once."""
+def get_secret_client(client_id: str) -> Client:
     client = get_client(client_id)
     if client.is_public:
         raise click.ClickException("a public client has no secret")
     if client.uses_keys:
         raise click.ClickException("this client authenticates with its keys (private_key_jwt), "
                                    "not a secret: replace them with update --jwks-file")
-    secret = client.set_secret()
-    commit(show_first=lambda: emit({"client_id": client_id, "client_secret": secret}, as_json,
-                                   f"client_secret: {secret}\n(shown only now: store it safely)"))
-    audit.log("admin.client_secret_rotated", client_id=client_id)
+    return client
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--keep-old-for", type=Duration(MAX_PREVIOUS_SECRET_SECONDS), default="0",
+              help="How long the old secret keeps working, such as 1h or 2d (at most 7 days): "
+                   "time to give every caller the new one. Default: it stops at once.")
+@json_option
+def clients_rotate_secret(client_id, keep_old_for, as_json):
+    """Replace a confidential client's secret. The old one stops working at once (a leaked
+    secret), or after --keep-old-for (a planned rotation); any secret older still, at once."""
+    client = get_secret_client(client_id)
+    secret = client.set_secret(keep_old_for=keep_old_for)
+    until = client.previous_secret_expires_at
+    text = f"client_secret: {secret}\n(shown only now: store it safely)"
+    if until:
+        text += f"\nthe old secret works until {until.isoformat(timespec='seconds')}Z"
+    commit(show_first=lambda: emit({"client_id": client_id, "client_secret": secret,
+                                    "rotation_overlap_ends_at": until}, as_json, text))
+    audit.log("admin.client_secret_rotated", client_id=client_id,
+              rotation_overlap_ends_at=until)
+
+
+@clients.command("end-previous-secret")
+@click.argument("client_id")
+@json_option
+def clients_end_previous_secret(client_id, as_json):
+    """Stop accepting the secret a rotation replaced, before its time is up (every caller has
+    the new one: `client_auth.previous_secret_used` has stopped appearing in the audit log)."""
+    client = get_secret_client(client_id)
+    had_one = client.previous_secret_live
+    client.end_previous_secret()
+    commit()
+    audit.log("admin.client_previous_secret_ended", client_id=client_id)
+    emit({"client_id": client_id, "previous_secret_ended": had_one}, as_json,
+         "the previous secret no longer works" if had_one else "there was no previous secret")
 
 

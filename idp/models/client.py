@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import datetime
+from datetime import timedelta
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749 import scope_to_list
@@ -12,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
+from ..security import audit
 from ..security.hashing import hash_secret
 from ..security.hashing import secret_matches
 from . import db
@@ -21,6 +24,12 @@ from .hot_read import HotRead
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 KEY_AUTH_METHOD = "private_key_jwt"  # RFC 7523: an assertion signed by the client's own key
 CONFIDENTIAL_AUTH_METHODS = (*SECRET_AUTH_METHODS, KEY_AUTH_METHOD)
+# How long a rotated-out secret may keep working, at most (`rotate-secret --keep-old-for`).
+MAX_PREVIOUS_SECRET_SECONDS = 7 * 86400
+# A use of the previous secret is audited at most this often per client and worker: enough to
+# see which caller still has it, not a line per request.
+PREVIOUS_SECRET_AUDIT_SECONDS = 60
+_previous_secret_told: dict[str, float] = {}
 
 
 class ClientRules(ClientMixin):
@@ -71,7 +80,20 @@ class ClientRules(ClientMixin):
         return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return secret_matches(self.secret_hash, client_secret)
+        """The secret, or, while a rotation's overlap lasts, the one it replaced."""
+        if secret_matches(self.secret_hash, client_secret):
+            return True
+        if self.previous_secret_live and secret_matches(self.previous_secret_hash,
+                                                        client_secret):
+            _audit_previous_secret_use(self.client_id)
+            return True
+        return False
+
+    @property
+    def previous_secret_live(self) -> bool:
+        return (self.previous_secret_hash is not None
+                and self.previous_secret_expires_at is not None
+                and self.previous_secret_expires_at > utcnow())
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.is_public:
@@ -98,6 +120,10 @@ class Client(db.Model, ClientRules):
     )
     # HMAC-SHA-256 of a 256-bit random secret (security/hashing.py); None for a public client.
     secret_hash: Mapped[str | None] = mapped_column(db.String(64))
+    # The secret a rotation replaced, accepted too until previous_secret_expires_at, so that
+    # the callers can be given the new one without a moment when neither works.
+    previous_secret_hash: Mapped[str | None] = mapped_column(db.String(64))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column()
     name: Mapped[str] = mapped_column(db.String(200))
     redirect_uris: Mapped[list] = mapped_column(db.JSON, default=list)
     post_logout_redirect_uris: Mapped[list] = mapped_column(db.JSON, default=list)
@@ -132,11 +158,27 @@ class Client(db.Model, ClientRules):
         stmt = db.select(cls).filter_by(client_id=client_id)
         return db.session.execute(stmt).scalar_one_or_none()
 
-    def set_secret(self) -> str:
-        """Generate a new secret (256 bits), store its hash and return it to show once."""
+    def set_secret(self, keep_old_for: int = 0) -> str:
+        """Generate a new secret (256 bits), store its hash and return it to show once. The
+        secret it replaces keeps working `keep_old_for` seconds more; any earlier one, none."""
         secret = secrets.token_urlsafe(32)
+        if keep_old_for and self.secret_hash:
+            self.previous_secret_hash = self.secret_hash
+            self.previous_secret_expires_at = utcnow() + timedelta(seconds=keep_old_for)
+        else:
+            self.end_previous_secret()
         self.secret_hash = hash_secret(secret)
         return secret
+
+    def end_previous_secret(self) -> None:
+        self.previous_secret_hash = self.previous_secret_expires_at = None
+
+
+def _audit_previous_secret_use(client_id: str) -> None:
+    now, last = time.monotonic(), _previous_secret_told.get(client_id)
+    if last is None or now - last >= PREVIOUS_SECRET_AUDIT_SECONDS:
+        _previous_secret_told[client_id] = now
+        audit.log("client_auth.previous_secret_used", client_id=client_id)
 
 
 class RegisteredClient(ClientRules):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 from types import SimpleNamespace
 
@@ -115,6 +116,28 @@ def test_wrong_or_missing_secret_is_401_invalid_client(provider, service):
     bare = requests.post(provider.metadata["token_endpoint"], timeout=5,
                          data={"grant_type": "client_credentials"})
     assert bare.status_code == 401 and bare.json()["error"] == "invalid_client"
+
+
+def test_a_planned_secret_rotation_breaks_no_caller(provider, service, caplog):
+    """`rotate-secret --keep-old-for`: until every instance of the service has the new secret,
+    the old one still works, and the audit log says who still uses it."""
+    old = SimpleNamespace(client_id=service.client_id, secret=service.secret)
+    rotated = provider.idp("clients", "rotate-secret", service.client_id, "--keep-old-for", "1h")
+    new = SimpleNamespace(client_id=service.client_id, secret=rotated["client_secret"])
+    with caplog.at_level(logging.INFO, logger="idp.audit"):
+        for _ in range(3):
+            assert provider.client_credentials(old).status_code == 200
+        token = provider.client_credentials(new, how="post").json()["access_token"]
+        assert provider.introspect(old, token)["active"] is True
+    told = [r.getMessage() for r in caplog.records
+            if "client_auth.previous_secret_used" in r.getMessage()]
+    assert len(told) == 1 and service.client_id in told[0]  # at most once a minute
+    assert old.secret not in caplog.text and new.secret not in caplog.text
+
+    provider.idp("clients", "end-previous-secret", service.client_id)
+    refused = provider.client_credentials(old)
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    assert provider.client_credentials(new).status_code == 200
 
 
 def test_a_change_to_the_client_holds_from_the_next_request(provider, service):
