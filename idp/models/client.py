@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from datetime import datetime
@@ -76,8 +77,13 @@ class ClientRules(ClientMixin):
         return " ".join(s for s in scope_to_list(scope) if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        # RFC 9700 §4.1.3: exact string comparison, no normalisation, no wildcards.
-        return redirect_uri in self.redirect_uris
+        # RFC 9700 §4.1.3: exact string comparison, no normalisation, no wildcards; with the
+        # one exception it names, RFC 8252 §7.3, below.
+        if redirect_uri in self.redirect_uris:
+            return True
+        portless = loopback_without_port(redirect_uri)
+        return portless is not None and any(
+            loopback_without_port(registered) == portless for registered in self.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
         """The secret, or, while a rotation's overlap lasts, the one it replaced."""
@@ -172,6 +178,22 @@ class Client(db.Model, ClientRules):
 
     def end_previous_secret(self) -> None:
         self.previous_secret_hash = self.previous_secret_expires_at = None
+
+
+# RFC 8252 §7.3: a native app listens on a loopback IP port the OS picks when it starts, so a
+# registered http://127.0.0.1/cb (or http://[::1]/cb) matches that URI with any port. Only the
+# IP literals: `localhost` may resolve elsewhere (§8.3), and its registrations match exactly.
+# The host and port must be followed by the path, the query or nothing: "127.0.0.1.evil.test"
+# or "127.0.0.1:80@evil.test" never match.
+_LOOPBACK_IP_REDIRECT = re.compile(r"http://(127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?(?=[/?]|$)")
+
+
+def loopback_without_port(uri: str) -> str | None:
+    """`uri` without its port if it is a loopback IP redirect (RFC 8252 §7.3), else None."""
+    match = _LOOPBACK_IP_REDIRECT.match(uri)
+    if match is None or (match[2] is not None and not 0 < int(match[2]) < 65536):
+        return None
+    return f"http://{match[1]}{uri[match.end():]}"
 
 
 def _audit_previous_secret_use(client_id: str) -> None:

@@ -97,7 +97,8 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
 
     @staticmethod
     def validate_authorization_redirect_uri(request, client) -> str:
-        """OIDC Core §3.1.2.1: required, and registered character for character. The message
+        """OIDC Core §3.1.2.1: required, and registered character for character (a loopback
+        IP redirect's port aside, RFC 8252 §7.3: models/client.py). The message
         never echoes the URI: it is attacker-chosen text (and Authlib refuses non-ASCII)."""
         redirect_uri = request.payload.redirect_uri
         if not redirect_uri:

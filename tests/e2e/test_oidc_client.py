@@ -3,7 +3,9 @@ runs the code flow with PKCE S256 and a nonce and validates the ID token against
 
 from __future__ import annotations
 
+import http.server
 import secrets
+import threading
 from urllib.parse import urljoin
 
 import requests
@@ -102,3 +104,42 @@ def test_public_client_with_pkce_over_http(live_server):
         "redirect_uri": CALLBACK, "code_verifier": verifier, "client_id": client.client_id})
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     assert again.headers["Cache-Control"] == "no-store"
+
+
+def test_a_native_app_on_a_port_the_os_picked(live_server):
+    """RFC 8252 §7.3, as kubectl oidc-login and other command-line tools do it: registered
+    once as http://127.0.0.1/callback, the app listens on whatever port it got, and the
+    browser brings the code there."""
+    base = live_server.url
+    add_user(live_server.app)
+    client = add_client(live_server.app, name="CLI tool", public=True,
+                        redirect_uris=["http://127.0.0.1/callback"])
+    received = []
+
+    class Callback(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            received.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"You may close this window.")
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.HTTPServer(("127.0.0.1", 0), Callback) as listener:
+        threading.Thread(target=listener.handle_request, daemon=True).start()
+        redirect_uri = f"http://127.0.0.1:{listener.server_port}/callback"
+        metadata = requests.get(f"{base}/.well-known/openid-configuration", timeout=5).json()
+        rp = OAuth2Session(client.client_id, scope="openid", redirect_uri=redirect_uri,
+                           code_challenge_method="S256", token_endpoint_auth_method="none")
+        verifier = secrets.token_urlsafe(48)
+        url, _ = rp.create_authorization_url(metadata["authorization_endpoint"],
+                                             code_verifier=verifier)
+        browser = requests.Session()
+        callback = sign_in_and_consent(browser, base, url)
+        assert callback.startswith(redirect_uri + "?")
+        assert browser.get(callback, timeout=5).status_code == 200  # the app's own listener
+    token = rp.fetch_token(metadata["token_endpoint"],
+                           authorization_response=redirect_uri + received[0][len("/callback"):],
+                           code_verifier=verifier)
+    assert "id_token" in token and "access_token" in token

@@ -56,6 +56,55 @@ def test_redirect_uri_must_match_character_for_character(flow, variant):
     assert_error_page(flow.authorize(redirect_uri=variant))
 
 
+@pytest.fixture
+def native_app(http, user, app):
+    """A desktop or command-line app (RFC 8252) that listens on a loopback port of its own."""
+    client = add_client(app, name="CLI tool", public=True,
+                        redirect_uris=["http://127.0.0.1/callback", "http://[::1]:8400/done"])
+    return Browserless(http, client)
+
+
+@pytest.mark.parametrize("redirect_uri", [
+    "http://127.0.0.1:53127/callback", "http://127.0.0.1/callback", "http://127.0.0.1:1/callback",
+    "http://[::1]:61000/done", "http://[::1]/done",
+])
+def test_a_loopback_ip_redirect_takes_any_port_rfc_8252(native_app, redirect_uri):
+    response = native_app.code_response(redirect_uri=redirect_uri)
+    assert response.status_code == 302 and response.location.startswith(redirect_uri + "?")
+    tokens = native_app.exchange(query_of(response.location)["code"], redirect_uri=redirect_uri)
+    assert tokens.status_code == 200, tokens.get_json()
+
+
+def test_the_token_request_repeats_the_port_the_code_went_to(native_app):
+    response = native_app.code_response(redirect_uri="http://127.0.0.1:53127/callback")
+    refused = native_app.exchange(query_of(response.location)["code"],
+                                  redirect_uri="http://127.0.0.1:53128/callback")
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize("variant", [
+    "http://127.0.0.1:53127/callback/",        # anything but the port must still match exactly
+    "http://127.0.0.1:53127/callback?x=1",
+    "http://127.0.0.1:53127/Callback",
+    "HTTP://127.0.0.1:53127/callback",
+    "https://127.0.0.1:53127/callback",
+    "http://127.0.0.2:53127/callback",
+    "http://localhost:53127/callback",         # a name, not the loopback IP (RFC 8252 §8.3)
+    "http://127.0.0.1.attacker.example/callback",
+    "http://127.0.0.1:80@attacker.example/callback",
+    "http://127.0.0.1:0/callback",
+    "http://127.0.0.1:65536/callback",
+    "http://127.0.0.1:53127/callback#x",
+    "http://[::1]:61000/callback",             # the other registration's host, this one's path
+])
+def test_only_the_port_of_a_loopback_redirect_may_differ(native_app, variant):
+    assert_error_page(native_app.authorize(redirect_uri=variant))
+
+
+def test_a_web_redirect_never_takes_another_port(flow):
+    assert_error_page(flow.authorize(redirect_uri="https://rp.example.com:8443/callback"))
+
+
 def test_missing_redirect_uri_gets_error_page(flow):
     assert_error_page(flow.authorize(redirect_uri=None))
 
