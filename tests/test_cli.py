@@ -213,6 +213,15 @@ def test_delete_client(app, cli):
     assert count(app, Client) == 0
 
 
+def test_delete_user_asks_first(app, cli):
+    create_alice(cli)
+    assert run(cli, "users", "delete", "alice", input="n\n").exit_code != 0
+    assert count(app, User) == 1
+    done = run(cli, "users", "delete", "alice", input="y\n")
+    assert done.exit_code == 0 and "deleted alice" in done.output
+    assert count(app, User) == 0
+
+
 def test_unknown_client_is_an_error(cli):
     result = run(cli, "clients", "show", "nope")
     assert result.exit_code != 0 and "no client" in result.stderr

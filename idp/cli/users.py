@@ -129,6 +129,28 @@ def users_disable(username, as_json):
     _set_disabled(username, True, as_json)
 
 
+@users.command("delete")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def users_delete(username, yes, as_json):
+    """Delete a user and everything held for them: sessions (their applications are told, by
+    back-channel logout), consents, tokens, second factors, e-mailed links. Their `sub` is
+    never given to anyone again. `disable` keeps the account instead."""
+    user = get_user(username)
+    if not yes:
+        click.confirm(f"Delete user {user.username} ({user.subject}) and all their data?",
+                      abort=True)
+    signed_out = sign_out_everywhere(user, "user_deleted")
+    user_id, subject = user.id, user.subject
+    # The database's ON DELETE CASCADE removes every row that names the user.
+    db.session.execute(db.delete(User).where(User.id == user_id))
+    commit()
+    audit.log("admin.user_deleted", user_id=user_id, **signed_out)
+    emit({"username": username, "sub": subject, "deleted": True, **signed_out}, as_json,
+         f"deleted {username}")
+
+
 @users.command("enable")
 @click.argument("username")
 @json_option

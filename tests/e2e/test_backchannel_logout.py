@@ -196,10 +196,13 @@ def test_a_client_that_does_not_answer_misses_the_call_not_the_logout(provider, 
     assert "logout.backchannel_failed" in caplog.text
 
 
-def test_an_administrator_signing_a_user_out_tells_the_clients(provider, alice, receiver):
+@pytest.mark.parametrize("command", [["users", "sign-out", "alice"],
+                                     ["users", "delete", "alice", "--yes"]])
+def test_an_administrator_signing_a_user_out_tells_the_clients(provider, alice, receiver,
+                                                               command):
     app = register(provider, "Web App", receiver.url)
     sign_in_to(provider, requests.Session(), app)
-    provider.idp("users", "sign-out", "alice")
+    provider.idp(*command)
     [call] = receiver.wait(1)  # sent by the command itself, once it has committed
     assert verified(provider, call["form"]["logout_token"][0]).claims["sub"] == alice.subject
 

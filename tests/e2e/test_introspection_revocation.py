@@ -7,12 +7,14 @@ from datetime import timedelta
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from idp.models import Client
 from idp.models import RevokedAccessToken
 from idp.models import db
 from idp.models import utcnow
 
+from ..conftest import add_user
 from .test_oidc_client import CALLBACK
 
 INACTIVE = {"active": False}
@@ -224,3 +226,25 @@ def test_cli_revoke_needs_exactly_one_target(provider, alice, service):
         assert result.exit_code != 0 and "exactly one" in result.output
     unknown = runner.invoke(args=["tokens", "revoke", "--user", "nobody"])
     assert unknown.exit_code != 0 and "no user named" in unknown.output
+
+
+def test_a_deleted_user_leaves_nothing_that_works(provider, alice, web_app, resource_server):
+    """`idp users delete`: every token of theirs stops, at every endpoint, and the name may be
+    given to someone new, who is not them to any relying party."""
+    tokens = provider.user_tokens(web_app)
+    deleted = provider.idp("users", "delete", "alice", "--yes")
+    assert deleted["deleted"] is True and deleted["token_families_revoked"] == 1
+    assert provider.introspect(resource_server, tokens["access_token"]) == {"active": False}
+    assert provider.userinfo(tokens["access_token"]).status_code == 401
+    refused = provider.refresh(web_app, tokens["refresh_token"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    with provider.app.app_context():
+        for table in db.metadata.sorted_tables:
+            if "user_id" in table.c:
+                assert db.session.execute(
+                    sa.select(sa.func.count()).select_from(table)
+                    .where(table.c.user_id == alice.id)).scalar() == 0, table.name
+    newcomer = add_user(provider.app)  # the same username, another person
+    assert newcomer.subject != alice.subject
+    assert provider.app.test_cli_runner().invoke(
+        args=["users", "delete", "nobody", "--yes"]).exit_code != 0
