@@ -24,6 +24,7 @@ from .models.login_session import USER_AGENT_LENGTH
 from .oauth import backchannel
 from .oauth.token_store import revoke_user_tokens
 from .security import audit
+from .security import mailed_links
 from .security.hashing import hash_secret
 from .security.hashing import new_secret
 
@@ -134,9 +135,11 @@ def end_all_sessions_of(user: User, keep: LoginSession | None = None,
 
 def sign_out_everywhere(user: User, reason: str, keep: LoginSession | None = None) -> dict:
     """After a change to how `user` signs in (password, second factor, recovery codes): whoever
-    signed in with what came before keeps nothing. Every session but `keep` ends, and every
-    refresh token, with its access tokens, is revoked for `reason` (REFERENCE 28, ASVS 7.4.3).
+    signed in with what came before keeps nothing. Every session but `keep` ends, every
+    refresh token, with its access tokens, is revoked for `reason` (REFERENCE 28, ASVS 7.4.3),
+    and every link mailed to the user (a reset, a change of address) stops working.
     The caller commits; the counts are for the audit log and the CLI."""
+    mailed_links.retire(user)
     return {"sessions_ended": end_all_sessions_of(user, keep=keep),
             "token_families_revoked": revoke_user_tokens(user, reason)}
 

@@ -25,6 +25,7 @@ from ..config import ConfigError
 from ..models import Client
 from ..models import User
 from ..models import db
+from ..models.user import problem_with_text
 from ..security.passwords import PasswordPolicyError
 from ..security.passwords import hash_password
 
@@ -119,12 +120,8 @@ def validate_redirect_uri(uri: str) -> str:
 
 
 def check_text(value: str, what: str, max_length: int) -> None:
-    """Names and e-mails are shown in pages, ID tokens and the tab-separated `list` output:
-    no control characters, no line or tab breaks."""
-    if not value or len(value) > max_length:
-        raise click.ClickException(f"{what} must be 1 to {max_length} characters")
-    if not value.isprintable():
-        raise click.ClickException(f"{what} must not contain control characters or line breaks")
+    if problem := problem_with_text(value, max_length):
+        raise click.ClickException(f"{what} {problem}")
 
 
 def uris_option_callback(ctx, param, values):

@@ -8,6 +8,9 @@ from flask.cli import AppGroup
 from ..models import User
 from ..models import db
 from ..models import utcnow
+from ..models.user import EMAIL_MAX_LENGTH
+from ..models.user import NAME_MAX_LENGTH
+from ..models.user import problem_with_email
 from ..security import audit
 from ..security import mailed_links
 from ..security import notices
@@ -34,9 +37,9 @@ def user_view(user: User) -> dict:
 
 
 def check_email(email: str) -> None:
-    check_text(email, "--email", 320)
-    if "@" not in email or any(character.isspace() for character in email):
-        raise click.ClickException(f"{email[:80]!r} is not an email address")
+    check_text(email, "--email", EMAIL_MAX_LENGTH)
+    if problem := problem_with_email(email):
+        raise click.ClickException(f"{email[:80]!r} {problem}")
 
 
 email_verified_option = click.option(
@@ -59,7 +62,7 @@ def users_create(username, email, name, email_verified, password_stdin, as_json)
     if any(character.isspace() for character in username):
         raise click.ClickException("username must not contain spaces")
     check_email(email)
-    check_text(name, "--name", 200)
+    check_text(name, "--name", NAME_MAX_LENGTH)
     if User.by_username(username) is not None:
         raise click.ClickException(f"a user named {username!r} already exists")
     user = User(username=username, email=email, name=name, email_verified=bool(email_verified),
@@ -88,7 +91,7 @@ def users_update(username, email, name, email_verified, as_json):
             user.email_verified = False
             mailed_links.retire(user)
     if name is not None:
-        check_text(name, "--name", 200)
+        check_text(name, "--name", NAME_MAX_LENGTH)
         user.name = name
     if email_verified is not None:
         user.email_verified = email_verified

@@ -12,6 +12,26 @@ from sqlalchemy.orm import relationship
 from . import db
 from . import utcnow
 
+NAME_MAX_LENGTH = 200
+EMAIL_MAX_LENGTH = 320
+
+
+def problem_with_text(value: str, max_length: int) -> str | None:
+    """Names and e-mail addresses are shown in pages, ID tokens and tab-separated CLI output:
+    1 to `max_length` characters, no control characters, no line or tab breaks."""
+    if not value or len(value) > max_length:
+        return f"must be 1 to {max_length} characters"
+    if not value.isprintable():
+        return "must not contain control characters or line breaks"
+    return None
+
+
+def problem_with_email(email: str) -> str | None:
+    problem = problem_with_text(email, EMAIL_MAX_LENGTH)
+    if problem is None and ("@" not in email or any(character.isspace() for character in email)):
+        problem = "is not an email address"
+    return problem
+
 
 class User(db.Model):
     __tablename__ = "users"

@@ -27,13 +27,15 @@ PASSWORD_RESET = "password_reset"
 VERIFY_EMAIL = "verify_email"
 
 
-def issue(user: User, purpose: str, path: str, ttl_seconds: int) -> str:
-    """A new link for `user` at `path`, sent to their current address; it replaces their
-    earlier links of the same purpose. The caller commits, then mails the link."""
+def issue(user: User, purpose: str, path: str, ttl_seconds: int,
+          email: str | None = None) -> str:
+    """A new link for `user` at `path`, sent to their current address (or, to confirm a new
+    one, to `email`); it replaces their earlier links of the same purpose. The caller
+    commits, then mails the link."""
     token = new_secret()
     retire(user, purpose)
     db.session.add(MailedLink(purpose=purpose, token_hash=hash_secret(token), user_id=user.id,
-                              email=user.email,
+                              email=email or user.email,
                               expires_at=utcnow() + timedelta(seconds=ttl_seconds)))
     return f"{current_app.config['ISSUER']}{path}?{urlencode({'token': token})}"
 
@@ -49,8 +51,8 @@ def from_request(purpose: str) -> tuple[str, MailedLink | None]:
 
 
 def find_live(token: str, purpose: str) -> MailedLink | None:
-    """The link of `token` if it can still be used: unused, unexpired, its user enabled and
-    still at the address it went to."""
+    """The link of `token` if it can still be used: unused, unexpired, its user enabled and,
+    but for a confirmation of a new address, still at the address it went to."""
     if not token or len(token) > 100:
         return None
     link = db.session.execute(
@@ -58,7 +60,7 @@ def find_live(token: str, purpose: str) -> MailedLink | None:
     ).scalar_one_or_none()
     if link is None or link.used_at is not None or link.expires_at <= utcnow():
         return None
-    if link.user.disabled or link.user.email != link.email:
+    if link.user.disabled or (purpose != VERIFY_EMAIL and link.user.email != link.email):
         return None
     return link
 

@@ -40,6 +40,14 @@ NOTICES = {
     "email_changed": ("Your e-mail address was changed",
                       "An administrator changed the e-mail address of your account; this one "
                       "no longer receives its mail."),
+    "email_change_requested": ("A change of your e-mail address was asked for",
+                               "Someone signed in to your account asked to change its e-mail "
+                               "address, and a link to confirm the new one was sent there. "
+                               "Until it is used, this address stays the account's."),
+    "email_changed_by_user": ("Your e-mail address was changed",
+                              "The e-mail address of your account was changed from the account "
+                              "page, and confirmed from the new address; this one no longer "
+                              "receives its mail."),
     "password_set_by_admin": ("Your password was reset",
                               "An administrator set a new password for your account."),
     "totp_enabled": ("Two-step sign-in is on",
@@ -90,10 +98,11 @@ LINKS = {
 }
 
 
-def send_link(user: User, purpose: str, link: str, ttl_seconds: int) -> None:
-    """A link of security/mailed_links.py, to the user's current address."""
+def send_link(user: User, purpose: str, link: str, ttl_seconds: int,
+              to: str | None = None) -> None:
+    """A link of security/mailed_links.py, to the user's current address, or `to`."""
     subject, why, what = LINKS[purpose]
-    _queue(user, f"{purpose}_link", subject, body=lambda origin: (
+    _queue(user, f"{purpose}_link", subject, to=to, body=lambda origin: (
         f"{why} at {current_app.config['ISSUER']}{origin}.\n\n"
         f"Account: {user.username}\n\n"
         f"{what}, open this link within {duration(ttl_seconds)}. It works once.\n\n"

@@ -20,6 +20,8 @@ from ..models import Consent
 from ..models import TokenFamily
 from ..models import db
 from ..models import utcnow
+from ..models.user import NAME_MAX_LENGTH
+from ..models.user import problem_with_text
 from ..oauth.claims import SCOPE_DESCRIPTIONS
 from ..oauth.token_store import revoke_families
 from ..security import audit
@@ -85,7 +87,7 @@ def end_sessions(login):
         return index(error="Choose a session to sign out."), 400
     if which == str(login.id):
         return index(error="That is the session of this browser: use Sign out below."), 400
-    if not _confirms_identity(user):
+    if not confirms_identity(user):
         audit.log("session.end_refused", user_id=user.id)
         return index(error=WRONG_CONFIRMATION), 400
     ended = end_all_sessions_of(user, keep=login,
@@ -113,6 +115,18 @@ def withdraw_consent(login, client_id):
         audit.log("consent.withdrawn", user_id=user_id, client_id=client_id,
                   revoked_families=revoked)
     return redirect(url_for("account.index"), code=303)
+
+
+@bp.post("/name")
+@login_required
+def change_name(login):
+    name = request.form.get("name", "").strip()
+    if problem := problem_with_text(name, NAME_MAX_LENGTH):
+        return index(error=f"The name {problem}."), 400
+    login.user.name = name
+    db.session.commit()
+    audit.log("account.name_changed", user_id=login.user_id)
+    return index(notice="Your name has been changed. Applications see it at your next sign-in.")
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -196,7 +210,7 @@ def _recovery_codes_page(codes: list[str]):
                            notice=SIGNED_OUT_ELSEWHERE)
 
 
-def _confirms_identity(user) -> bool:
+def confirms_identity(user) -> bool:
     """The password or a current code (or a recovery code), for changes to the factors."""
     if not mfa.count_attempt(user):
         return False
@@ -218,7 +232,7 @@ def confirmed_factor_change(refused_event: str):
             user = login.user
             if not user.has_totp:
                 return redirect(url_for("account.index"))
-            if not _confirms_identity(user):
+            if not confirms_identity(user):
                 audit.log(refused_event, user_id=user.id)
                 return index(error=WRONG_CONFIRMATION), 400
             return view(login)

@@ -132,7 +132,7 @@ def test_a_session_on_another_device_is_signed_out_from_the_account_page(page, c
         assert "Phone browser (test)" in other.inner_text()
         assert "This browser" in page.locator("li[data-session=current]").inner_text()
         other.get_by_role("radio").check()
-        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
         page.get_by_role("button", name="End the chosen session").click()
         assert "That session is signed out" in page.locator("#notice").inner_text()
         assert page.locator("li[data-session]").count() == 1
@@ -166,3 +166,24 @@ def test_a_forgotten_password_is_reset_from_a_mailed_link(page, setup, mailbox):
     page.get_by_role("link", name="Sign in").click()
     sign_in(page, password="a brand new passphrase")
     assert page.locator("#username").inner_text() == "alice"
+
+
+def test_a_user_changes_their_name_and_address_from_the_account_page(page, setup):
+    server, _ = setup  # no mail here: the new address is taken at once, unconfirmed
+    page.goto(f"{server.url}/account")
+    sign_in(page)
+    page.get_by_label("Name").fill("Alice Liddell")
+    page.get_by_role("button", name="Save the name").click()
+    assert "name has been changed" in page.locator("#notice").inner_text()
+    assert page.get_by_label("Name").input_value() == "Alice Liddell"
+
+    page.get_by_label("New e-mail address").fill("alice@wonderland.example")
+    page.get_by_label("Your password").fill("not my password")
+    page.get_by_role("button", name="Change the address").click()
+    assert "not right" in page.locator("#account-error").inner_text()
+    page.get_by_label("New e-mail address").fill("alice@wonderland.example")
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Change the address").click()
+    assert "address has been changed" in page.locator("#notice").inner_text()
+    assert "alice@wonderland.example" in page.locator("dl.profile").inner_text()
+    assert page.locator("#email-status").inner_text() == "not confirmed"

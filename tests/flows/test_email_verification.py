@@ -136,3 +136,98 @@ def test_without_mail_nothing_is_offered(app_without_mail):
 ])
 def test_durations_read_as_words(seconds, words):
     assert duration(seconds) == words
+
+
+def ask_to_change(http, address, **confirmation):
+    page = http.get("/account").get_data(as_text=True)
+    response = http.post("/account/email", data={"csrf_token": csrf_token(page),
+                                                  "email": address, **confirmation})
+    response.close()
+    return response
+
+
+def address_of(app, username="alice") -> str:
+    with app.app_context():
+        return User.by_username(username).email
+
+
+def test_a_user_changes_their_address_once_the_new_one_answers(app, http, user, mailbox):
+    """Checklist 29: the password first; the new address replaces the old only from a link
+    mailed to it; the old address hears of the request and of the change."""
+    post_login(http, "alice", PASSWORD)
+    asked = ask_to_change(http, "alice@new.example", password=PASSWORD)
+    assert asked.status_code == 200
+    assert "on its way to alice@new.example" in asked.get_data(as_text=True)
+    warning, link_mail = sorted(mailbox.messages, key=lambda m: m["To"])
+    mailbox.messages.clear()
+    assert warning["To"] == "alice@example.com" and "asked for" in warning["Subject"]
+    assert link_mail["To"] == "alice@new.example"
+    path = re.search(r"http://\S+/email/verify\?token=\S+", link_mail.get_content()).group(0)
+    path = path.removeprefix("http://127.0.0.1:5000")
+    assert address_of(app) == "alice@example.com"  # nothing changes until the link is used
+    assert "alice@new.example" in http.get(path).get_data(as_text=True)
+
+    done = confirm(http, path)
+    done.close()  # the notice goes out once the response is sent
+    assert done.status_code == 200
+    assert address_of(app) == "alice@new.example" and verified(app)
+    [told] = mailbox.messages
+    assert told["To"] == "alice@example.com"
+    assert told["Subject"] == "Your e-mail address was changed"
+    assert confirm_again_fails(http, path)
+
+
+def confirm_again_fails(http, path) -> bool:
+    return http.get(path).status_code == 400
+
+
+@pytest.mark.parametrize("confirmation", [{}, {"password": "wrong"}, {"otp": "123456"}])
+def test_changing_the_address_needs_the_password(app, http, user, mailbox, confirmation):
+    post_login(http, "alice", PASSWORD)
+    refused = ask_to_change(http, "mallory@evil.example", **confirmation)
+    assert refused.status_code == 400 and "not right" in refused.get_data(as_text=True)
+    assert mailbox.messages == [] and address_of(app) == "alice@example.com"
+
+
+@pytest.mark.parametrize("address", ["", "no-at-sign", "two words@example.com",
+                                     "a@b\x07", "x" * 310 + "@example.com"])
+def test_a_bad_address_is_a_clear_error(app, http, user, mailbox, address):
+    post_login(http, "alice", PASSWORD)
+    refused = ask_to_change(http, address, password=PASSWORD)
+    assert refused.status_code == 400 and 'id="account-error"' in refused.get_data(as_text=True)
+    assert mailbox.messages == []
+
+
+def test_a_pending_change_dies_with_a_new_password(app, http, user, mailbox):
+    """Whoever asked for the change while holding the password loses it with the password."""
+    post_login(http, "alice", PASSWORD)
+    ask_to_change(http, "mallory@evil.example", password=PASSWORD)
+    link_mail = next(m for m in mailbox.messages if m["To"] == "mallory@evil.example")
+    path = re.search(r"http://\S+/email/verify\?token=\S+", link_mail.get_content()).group(0)
+    page = http.get("/account/password").get_data(as_text=True)
+    http.post("/account/password", data={
+        "csrf_token": csrf_token(page), "current_password": PASSWORD,
+        "new_password": "a brand new passphrase", "confirm_password": "a brand new passphrase"})
+    assert confirm_again_fails(app.test_client(), path.removeprefix("http://127.0.0.1:5000"))
+    assert address_of(app) == "alice@example.com"
+
+
+def test_without_mail_a_new_address_is_taken_at_once_unconfirmed(app_without_mail):
+    add_user(app_without_mail, email_verified=True)
+    http = app_without_mail.test_client()
+    post_login(http, "alice", PASSWORD)
+    changed = ask_to_change(http, "alice@new.example", password=PASSWORD)
+    assert changed.status_code == 200 and "not confirmed" in changed.get_data(as_text=True)
+    assert address_of(app_without_mail) == "alice@new.example"
+    assert not verified(app_without_mail)
+
+
+@pytest.mark.parametrize("name, status", [("Alice Liddell", 200), ("", 400),
+                                          ("A\nB", 400), ("x" * 201, 400)])
+def test_a_user_changes_their_name(app, http, user, name, status):
+    post_login(http, "alice", PASSWORD)
+    page = http.get("/account").get_data(as_text=True)
+    response = http.post("/account/name", data={"csrf_token": csrf_token(page), "name": name})
+    assert response.status_code == status
+    with app.app_context():
+        assert User.by_username("alice").name == ("Alice Liddell" if status == 200 else "Alice")
