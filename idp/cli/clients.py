@@ -13,7 +13,7 @@ from ..models import Client
 from ..models import db
 from ..models.client import KEY_AUTH_METHOD
 from ..models.client import MAX_PREVIOUS_SECRET_SECONDS
-from ..oauth import client_assertion
+from ..oauth import client_keys
 from ..security import audit
 from . import GRANT_TYPES
 from . import Duration
@@ -37,6 +37,7 @@ def client_view(client: Client) -> dict:
             "type": "public" if client.is_public else "confidential",
             "token_endpoint_auth_method": client.token_endpoint_auth_method,
             "key_ids": [key.get("kid") for key in (client.jwks or {}).get("keys", [])],
+            "jwks_uri": client.jwks_uri,
             "redirect_uris": client.redirect_uris,
             "post_logout_redirect_uris": client.post_logout_redirect_uris,
             "backchannel_logout_uri": client.backchannel_logout_uri,
@@ -115,15 +116,48 @@ def read_jwks(ctx, param, path):
         jwks = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise click.BadParameter(f"{path} is not a readable JSON file ({error})") from None
-    if problem := client_assertion.problem_with_jwks(jwks):
+    if problem := client_keys.problem_with_jwks(jwks):
         raise click.BadParameter(f"{path}: {problem}")
     return jwks
 
 
-jwks_option = click.option(
-    "--jwks-file", "jwks", callback=read_jwks, type=click.Path(dir_okay=False),
-    help="A JSON file of the client's public keys (JWKS): it authenticates with private_key_jwt "
-         "(RFC 7523), a JWT signed by its own key, instead of a secret.")
+def read_jwks_uri(ctx, param, uri):
+    """Where the client publishes its keys: https (http on loopback), and serving a valid
+    JWKS now, so that a typo fails here rather than at the client's first token request."""
+    if uri is None:
+        return None
+    validate_redirect_uri(uri)
+    if urlsplit(uri).scheme not in ("https", "http"):
+        raise click.BadParameter(f"{uri!r} is not an https URL")
+    try:
+        client_keys.fetch(uri)
+    except client_keys.KeysUnavailable as error:
+        raise click.BadParameter(f"{uri} does not serve usable keys now ({error})") from None
+    return uri
+
+
+def jwks_option(command):
+    command = click.option(
+        "--jwks-uri", callback=read_jwks_uri,
+        help="Where the client publishes its public keys (JWKS), fetched and cached; it "
+             "rotates them there. Instead of --jwks-file.")(command)
+    return click.option(
+        "--jwks-file", "jwks", callback=read_jwks, type=click.Path(dir_okay=False),
+        help="A JSON file of the client's public keys (JWKS): it authenticates with "
+             "private_key_jwt (RFC 7523), a JWT signed by its own key, instead of a "
+             "secret.")(command)
+
+
+def use_keys(client: Client, jwks: dict | None, jwks_uri: str | None) -> None:
+    """The client authenticates with private_key_jwt, by these keys, and has no secret."""
+    if jwks and jwks_uri:
+        raise click.UsageError("--jwks-file and --jwks-uri exclude each other")
+    if client.is_public:
+        raise click.UsageError("a public client does not authenticate: it has no keys")
+    client.jwks, client.jwks_uri = jwks, jwks_uri
+    client.token_endpoint_auth_method = KEY_AUTH_METHOD
+    client.secret_hash = None
+    client.end_previous_secret()
 grant_option = click.option("--grant-type", "grant_types", multiple=True,
                             type=click.Choice(GRANT_TYPES), help="Allowed grant (repeatable).")
 audience_option = click.option(
@@ -153,11 +187,10 @@ require_mfa_option = click.option(
 @click.option("--first-party", is_flag=True, help="The operator's own app: no consent page.")
 @json_option
 def clients_create(name, redirect_uris, public, grant_types, scope, audiences, introspect_any,
-                   require_mfa, logout_uris, backchannel_logout_uri, jwks, first_party, as_json):
+                   require_mfa, logout_uris, backchannel_logout_uri, jwks, jwks_uri, first_party,
+                   as_json):
     """Register a client; a confidential client's secret is printed once (none is made for a
-    client with --jwks-file)."""
-    if public and jwks:
-        raise click.UsageError("--public and --jwks-file exclude each other")
+    client with --jwks-file or --jwks-uri)."""
     grant_types = list(grant_types or ["authorization_code"])
     if scope is None:
         scope = "openid profile email" if "authorization_code" in grant_types else ""
@@ -166,11 +199,12 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
                     backchannel_logout_uri=backchannel_logout_uri or None,
                     grant_types=grant_types, scope=scope, audiences=list(audiences),
                     introspect_any=bool(introspect_any), require_mfa=bool(require_mfa),
-                    token_endpoint_auth_method=(
-                        "none" if public else KEY_AUTH_METHOD if jwks else "client_secret_basic"),
-                    jwks=jwks, first_party=first_party)
+                    token_endpoint_auth_method="none" if public else "client_secret_basic",
+                    first_party=first_party)
+    if jwks or jwks_uri:
+        use_keys(client, jwks, jwks_uri)
     check_client(client)
-    secret = None if public or jwks else client.set_secret()
+    secret = None if public or client.uses_keys else client.set_secret()
     db.session.add(client)
 
     def show():
@@ -219,19 +253,14 @@ def clients_show(client_id, as_json):
 @click.option("--first-party/--no-first-party", default=None)
 @json_option
 def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
-                   backchannel_logout_uri, jwks, grant_types, scope, audiences, introspect_any,
-                   require_mfa, first_party, as_json):
-    """Change a client; list options replace the registered list. --jwks-file replaces the
-    keys (add the new key before removing the old one, to rotate without a gap), and moves a
-    client with a secret to keys: its secret stops working."""
+                   backchannel_logout_uri, jwks, jwks_uri, grant_types, scope, audiences,
+                   introspect_any, require_mfa, first_party, as_json):
+    """Change a client; list options replace the registered list. --jwks-file or --jwks-uri
+    replaces the keys (add the new key before removing the old one, to rotate without a gap),
+    and moves a client with a secret to keys: its secret stops working."""
     client = get_client(client_id)
-    if jwks:
-        if client.is_public:
-            raise click.ClickException("a public client does not authenticate: it has no keys")
-        client.jwks = jwks
-        client.token_endpoint_auth_method = KEY_AUTH_METHOD
-        client.secret_hash = None
-        client.end_previous_secret()
+    if jwks or jwks_uri:
+        use_keys(client, jwks, jwks_uri)
     uris = list(redirect_uris) if redirect_uris else list(client.redirect_uris)
     uris = [u for u in uris + [a for a in added if a not in uris] if u not in removed]
     client.redirect_uris = uris

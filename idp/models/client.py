@@ -144,8 +144,10 @@ class Client(db.Model, ClientRules):
     token_endpoint_auth_method: Mapped[str] = mapped_column(
         db.String(40), default="client_secret_basic"
     )
-    # The public keys of a private_key_jwt client (a JWKS); None for the others.
+    # The public keys of a private_key_jwt client: a JWKS registered inline, or the URL where
+    # the client publishes it (oauth/client_keys.py); one of the two, None for the others.
     jwks: Mapped[dict | None] = mapped_column(db.JSON)
+    jwks_uri: Mapped[str | None] = mapped_column(db.Text)
     # First-party clients are the operator's own apps: the consent page is skipped.
     first_party: Mapped[bool] = mapped_column(default=False)
     # Users must sign in with a second factor (enrolling one first if they have none).

@@ -29,6 +29,7 @@ from ..models import Client
 from ..models import LoginSession
 from ..models import db
 from ..security import audit
+from . import outbound
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TOKEN_SECONDS = 120  # §2.4 recommends at most two minutes
@@ -49,10 +50,11 @@ class LogoutCall:
             self.uri, data=urlencode({"logout_token": self.logout_token}).encode(),
             headers={"Content-Type": "application/x-www-form-urlencoded"}, method="POST")
         try:
-            with _NO_REDIRECTS.open(request, timeout=TIMEOUT_SECONDS) as response:
+            with outbound.OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
                 status = response.status
         except urllib.error.HTTPError as error:  # an answer, but not a success (§2.8)
             status = error.code
+            error.close()  # it holds the connection
         except (OSError, ValueError) as error:  # refused, timed out, unresolvable
             self._audit("logout.backchannel_failed", reason=type(error).__name__)
             return
@@ -63,16 +65,6 @@ class LogoutCall:
 
     def _audit(self, event_name: str, **fields) -> None:
         audit.log(event_name, client_id=self.client_id, user_id=self.user_id, **fields)
-
-
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer other than 200: the call is not re-sent elsewhere."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects())
 
 
 def sessions_ending(sessions: list[LoginSession]) -> None:

@@ -21,17 +21,16 @@ import warnings
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import current_app
+from flask import request as flask_request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.errors import SecurityWarning
-from joserfc.jwk import ECKey
-from joserfc.jwk import JWKRegistry
 from joserfc.jwk import KeySet
-from joserfc.jwk import OKPKey
-from joserfc.jwk import RSAKey
 
+from ..security import audit
 from ..security import rate_limit
 from ..security.hashing import hash_secret
+from . import client_keys
 
 METHOD = "private_key_jwt"
 # Ed25519 is RFC 9864's name for what clients still often call EdDSA: both are taken.
@@ -60,9 +59,19 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return [issuer, *(f"{issuer}{path}" for path in ("/token", "/introspect", "/revoke"))]
 
     def resolve_client_public_key(self, client) -> KeySet:
-        if not client.jwks:
+        if client.jwks:
+            return KeySet.import_key_set(client.jwks)
+        if not client.jwks_uri:
             raise InvalidClientError(description="The client has no registered keys.")
-        return KeySet.import_key_set(client.jwks)
+        try:
+            jwks = client_keys.keys_at(client.jwks_uri, _unverified_kid(
+                flask_request.form.get("client_assertion")))
+        except client_keys.KeysUnavailable as error:
+            audit.log("client_auth.jwks_unavailable", client_id=client.client_id,
+                      reason=str(error))
+            raise InvalidClientError(
+                description="The client's keys cannot be fetched from its jwks_uri.") from None
+        return KeySet.import_key_set(jwks)
 
     def process_assertion_claims(self, assertion, key):
         try:
@@ -92,51 +101,22 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
 def claimed_subject(assertion) -> str | None:
     """The `sub` an assertion claims, unverified: only to count its failures (server.py)."""
+    return _unverified_member(assertion, 1, "sub")
+
+
+def _unverified_kid(assertion) -> str | None:
+    """The `kid` of an assertion's header, unverified: only to see whether a client's cached
+    keys have it (client_keys.py)."""
+    return _unverified_member(assertion, 0, "kid")
+
+
+def _unverified_member(assertion, part: int, name: str) -> str | None:
     if not isinstance(assertion, str) or assertion.count(".") != 2 or len(assertion) > 16384:
         return None
-    payload = assertion.split(".")[1]
+    encoded = assertion.split(".")[part]
     try:
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        decoded = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
     except ValueError:  # bad base64, bad UTF-8 or bad JSON
         return None
-    subject = claims.get("sub") if isinstance(claims, dict) else None
-    return subject if isinstance(subject, str) else None
-
-
-# Members that only private or symmetric keys have (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037).
-PRIVATE_KEY_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
-
-
-def problem_with_jwks(jwks) -> str | None:
-    """What is wrong with a client's key set, or None: it must be RFC 7517 public keys, RSA of
-    2048 bits or more, EC on P-256, P-384 or P-521, or Ed25519, with distinct kids."""
-    keys = jwks.get("keys") if isinstance(jwks, dict) else None
-    if not isinstance(keys, list) or not keys:
-        return 'not a JWKS: {"keys": [...]} with one key or more'
-    if not all(isinstance(key, dict) and isinstance(key.get("kid", ""), str) for key in keys):
-        return "every key must be a JSON object, its kid a string"
-    kids = [key["kid"] for key in keys if key.get("kid")]
-    if len(kids) != len(set(kids)):
-        return "two keys have the same kid"
-    for number, key in enumerate(keys, 1):
-        if PRIVATE_KEY_MEMBERS & key.keys():
-            return (f"key {number} holds private or symmetric key material; register only "
-                    "the public keys")
-        try:
-            with warnings.catch_warnings():  # joserfc warns of a small key: refused just below
-                warnings.simplefilter("ignore", SecurityWarning)
-                imported = JWKRegistry.import_key(key)
-        except Exception:  # joserfc raises several kinds for a malformed key
-            return f"key {number} cannot be read"
-        if not _strong_enough(imported):
-            return (f"key {number} is not RSA of 2048 bits or more, EC on P-256, P-384 or "
-                    "P-521, or Ed25519")
-    return None
-
-
-def _strong_enough(key) -> bool:
-    if isinstance(key, RSAKey):
-        return key.raw_value.key_size >= 2048
-    if isinstance(key, ECKey):
-        return key.curve_name in ("P-256", "P-384", "P-521")
-    return isinstance(key, OKPKey) and key.curve_name == "Ed25519"
+    value = decoded.get(name) if isinstance(decoded, dict) else None
+    return value if isinstance(value, str) else None

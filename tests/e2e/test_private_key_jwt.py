@@ -1,15 +1,18 @@
 """`private_key_jwt` client authentication (RFC 7523 §2.2, OIDC Core §9) over real HTTP: a
 service registered with its public keys gets tokens with a JWT signed by its private key, as
 Authlib's client sends it; a replayed, foreign, long-lived or misaddressed assertion, or a
-secret, is refused."""
+secret, is refused. Keys come from a file, or from where the client publishes them."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
+import http.server
 import json
 import secrets
+import threading
 import time
 import warnings
 
@@ -23,6 +26,7 @@ from joserfc.jwk import ECKey
 from joserfc.jwk import OKPKey
 from joserfc.jwk import RSAKey
 
+from idp.oauth import client_keys
 from idp.oauth.client_assertion import claimed_subject
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -223,3 +227,141 @@ def test_failed_assertions_are_throttled_like_wrong_secrets(provider, service, k
                                   "a.eyJzdWIiOjV9.c", "a.//79.c"])
 def test_a_garbled_assertion_claims_no_subject(text):
     assert claimed_subject(text) is None
+
+
+class KeyServer:
+    """The client's own web server, publishing its public keys at /jwks.json on a loopback
+    port; `body` is what it serves (None: it answers 503), `hits` how often it was asked."""
+
+    def __init__(self, *keys):
+        self.publish(*keys)
+        self.hits = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.hits += 1
+                body = server.body
+                self.send_response(200 if body is not None else 503)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/jwks.json"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def publish(self, *keys):
+        self.body = json.dumps({"keys": [k.as_dict(private=False) for k in keys]}).encode()
+
+
+@pytest.fixture
+def key_server(key):
+    client_keys.forget()
+    server = KeyServer(key)
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+def age_the_cached_keys(key_server, seconds: float) -> None:
+    """As if this worker had fetched the client's keys `seconds` ago."""
+    kept = client_keys._kept[key_server.url]
+    client_keys._kept[key_server.url] = dataclasses.replace(
+        kept, fetched_at=kept.fetched_at - seconds, tried_at=kept.tried_at - seconds)
+
+
+@pytest.fixture
+def published_service(provider, key_server):
+    data = provider.idp("clients", "create", "--name", "Payroll worker", "--grant-type",
+                        "client_credentials", "--scope", "", "--jwks-uri", key_server.url)
+    assert data["client_secret"] is None and data["jwks_uri"] == key_server.url
+    assert data["token_endpoint_auth_method"] == "private_key_jwt"
+    return data["client_id"]
+
+
+def test_keys_published_at_a_jwks_uri_are_fetched_once_and_kept(
+        provider, published_service, key, key_server):
+    hits_at_registration = key_server.hits  # the CLI checked the URI once
+    for _ in range(3):
+        signed = assertion(provider, published_service, key)
+        assert token_request(provider, signed).status_code == 200
+    assert key_server.hits == hits_at_registration + 1
+
+
+def test_a_key_the_client_has_just_published_is_fetched_at_once(
+        provider, published_service, key, key_server):
+    assert token_request(provider, assertion(provider, published_service, key)).status_code == 200
+    new_key = ECKey.generate_key("P-256", parameters={"kid": "svc-2"})
+    key_server.publish(key, new_key)
+    age_the_cached_keys(key_server, client_keys.REFETCH_MIN_SECONDS)
+    signed = assertion(provider, published_service, new_key, alg="ES256")
+    assert token_request(provider, signed).status_code == 200  # an unknown kid: fetched again
+    # Made-up kids do not make the provider fetch again and again.
+    hits = key_server.hits
+    for number in range(3):
+        stranger = RSAKey.generate_key(2048, parameters={"kid": f"made-up-{number}"})
+        assert_invalid_client(token_request(provider, assertion(provider, published_service,
+                                                                 stranger)))
+    assert key_server.hits == hits
+
+
+def test_a_client_server_that_is_down_does_not_lock_out_a_client_already_known(
+        provider, published_service, key, key_server, caplog):
+    assert token_request(provider, assertion(provider, published_service, key)).status_code == 200
+    key_server.body = None  # 503 from now on
+    age_the_cached_keys(key_server, client_keys.CACHE_SECONDS)
+    hits = key_server.hits
+    for _ in range(3):
+        signed = assertion(provider, published_service, key)
+        assert token_request(provider, signed).status_code == 200
+    assert key_server.hits == hits + 1  # it tried once, and kept the keys it had
+
+    client_keys.forget()  # a worker that never fetched them
+    for _ in range(2):
+        signed = assertion(provider, published_service, key)
+        assert_invalid_client(token_request(provider, signed))
+    assert key_server.hits == hits + 2  # the second waited for no timeout: it did not try
+    assert "client_auth.jwks_unavailable" in caplog.text and "HTTP 503" in caplog.text
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"<html>", "not JSON"),
+    (b'{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}', "private or symmetric"),
+    (b" " * (70 * 1024), "bytes"),
+])
+def test_keys_that_should_not_be_trusted_are_not_used(
+        provider, published_service, key, key_server, caplog, body, reason):
+    client_keys.forget()
+    key_server.body = body
+    assert_invalid_client(token_request(provider, assertion(provider, published_service, key)))
+    assert reason in caplog.text
+
+
+@pytest.mark.parametrize("uri, message", [
+    ("http://keys.example.com/jwks.json", "http on a non-loopback host"),
+    ("https://keys.example.com/jwks.json#x", "fragment"),
+    ("http://127.0.0.1:9/jwks.json", "does not serve usable keys now"),
+])
+def test_the_cli_refuses_a_jwks_uri_it_cannot_use(provider, uri, message):
+    result = provider.app.test_cli_runner().invoke(args=[
+        "clients", "create", "--name", "X", "--grant-type", "client_credentials",
+        "--jwks-uri", uri])
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_client_moves_between_inline_keys_and_a_jwks_uri(
+        provider, service, key, key_server, tmp_path):
+    moved = provider.idp("clients", "update", service, "--jwks-uri", key_server.url)
+    assert moved["jwks_uri"] == key_server.url and moved["key_ids"] == []
+    assert token_request(provider, assertion(provider, service, key)).status_code == 200
+    back = provider.idp("clients", "update", service, "--jwks-file", jwks_file(tmp_path, key))
+    assert back["jwks_uri"] is None and back["key_ids"] == ["svc-1"]
+    both = provider.app.test_cli_runner().invoke(args=[
+        "clients", "update", service, "--jwks-uri", key_server.url,
+        "--jwks-file", jwks_file(tmp_path, key)])
+    assert both.exit_code != 0 and "exclude each other" in both.output
