@@ -14,7 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from idp import create_app
 from idp.models import Client
+from idp.models import Consent
 from idp.models import LoginSession
+from idp.models import TokenFamily
 from idp.models import User
 from idp.models import db
 from idp.models import utcnow
@@ -83,6 +85,27 @@ def test_users_list_json(cli):
     users = json.loads(run(cli, "users", "list", "--json").output)
     assert [u["username"] for u in users] == ["alice"]
     assert "password_hash" not in users[0]
+
+
+def test_users_show_answers_why_someone_cannot_sign_in(app, cli, http):
+    create_alice(cli)
+    client_id = json.loads(create_client(cli).output)["client_id"]
+    with app.app_context():
+        user = User.by_username("alice")
+        db.session.add(Consent(user_id=user.id, client_id=client_id, scope="openid"))
+        db.session.add(TokenFamily(client_id=client_id, user_id=user.id, scope="openid",
+                                   expires_at=utcnow() + timedelta(days=1)))
+        db.session.commit()
+    token = csrf_token(http.get("/login").get_data(as_text=True))
+    http.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token})
+    shown = json.loads(run(cli, "users", "show", "Alice", "--json").output)
+    assert shown["username"] == "alice" and shown["two_step"] is False
+    assert shown["live_sessions"] == 1 and shown["last_active_at"]
+    assert shown["authorized_apps"] == ["Shop"] and shown["live_token_families"] == 1
+    assert not any("hash" in key or "secret" in key for key in shown)
+    text = run(cli, "users", "show", "alice").output
+    assert "authorized_apps: Shop" in text and "two_step: False" in text
+    assert run(cli, "users", "show", "nobody").exit_code != 0
 
 
 def test_users_disable_ends_sessions(app, cli, http):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from ..models import Client
+from ..models import Consent
+from ..models import TokenFamily
 from ..models import User
 from ..models import db
 from ..models import utcnow
@@ -14,8 +17,10 @@ from ..models.user import problem_with_email
 from ..security import audit
 from ..security import mailed_links
 from ..security import notices
+from ..security.mfa import recovery_codes_left
 from ..security.mfa import remove_factors
 from ..sessions import end_all_sessions_of
+from ..sessions import live_sessions_of
 from ..sessions import sign_out_everywhere
 from . import check_text
 from . import commit
@@ -71,6 +76,31 @@ def users_create(username, email, name, email_verified, password_stdin, as_json)
     commit()
     audit.log("admin.user_created", user_id=user.id)
     emit(user_view(user), as_json, f"created user {user.username} (sub {user.subject})")
+
+
+@users.command("show")
+@click.argument("username")
+@json_option
+def users_show(username, as_json):
+    """Show one user, with what an operator asks first when they cannot sign in: second
+    factor, sessions, applications authorized, tokens outstanding."""
+    user = get_user(username)
+    sessions = live_sessions_of(user)
+    apps = db.session.execute(
+        db.select(Client.name).join(Consent, Consent.client_id == Client.client_id)
+        .where(Consent.user_id == user.id).order_by(Client.name)).scalars().all()
+    live_families = db.session.scalar(
+        db.select(db.func.count()).select_from(TokenFamily)
+        .where(TokenFamily.user_id == user.id, TokenFamily.revoked_at.is_(None),
+               TokenFamily.expires_at > utcnow()))
+    view = {**user_view(user), "password_changed_at": user.password_changed_at,
+            "two_step": user.has_totp, "recovery_codes_left": recovery_codes_left(user),
+            "live_sessions": len(sessions),
+            "last_active_at": sessions[0].last_seen_at if sessions else None,
+            "authorized_apps": apps, "live_token_families": live_families}
+    emit(view, as_json, "\n".join(
+        f"{key}: {', '.join(value) if isinstance(value, list) else value}"
+        for key, value in view.items()))
 
 
 @users.command("update")
