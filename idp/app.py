@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask import abort
+from flask import current_app
 from flask import request
 from flask.sessions import SecureCookieSessionInterface
 from flask_migrate import Migrate
@@ -126,6 +127,8 @@ def _names_and_values(params) -> list[str]:
 
 
 def _security_headers(response):
+    if hsts := current_app.config["STRICT_TRANSPORT_SECURITY"]:
+        response.headers.setdefault("Strict-Transport-Security", hsts)
     if response.headers.get("Content-Type", "").startswith("text/html"):
         for name, value in PAGE_HEADERS.items():
             response.headers.setdefault(name, value)

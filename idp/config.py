@@ -49,6 +49,7 @@ WHOLE_NUMBER_RANGES = {
     "ARGON2_MEMORY_COST_KIB": (8, 4 * 1024 * 1024),  # 4 GiB a hash
     "ARGON2_PARALLELISM": (1, 255),
     "TRUSTED_PROXY_COUNT": (0, 16),
+    "HSTS_SECONDS": (0, 2 * 365 * 86400),  # two years, the most browsers' preload lists ask
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -153,6 +154,9 @@ def _derive(app: Flask) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session that holds it
         WTF_CSRF_SSL_STRICT=https,
         PREFERRED_URL_SCHEME="https" if https else "http",
+        # Derived once, so that each response only copies it (app.py).
+        STRICT_TRANSPORT_SECURITY=(f"max-age={config['HSTS_SECONDS']}"
+                                   if https and config["HSTS_SECONDS"] else None),
     )
 
 

@@ -2,6 +2,7 @@
 
 import logging
 
+import pytest
 from argon2 import PasswordHasher
 
 from idp.models import RateLimitCounter
@@ -69,6 +70,24 @@ def test_session_cookie_flags(http, user):
 def test_session_cookie_is_secure_with_https_issuer(tmp_path, signing_keys_dir):
     app = make_app(tmp_path, signing_keys_dir, issuer="https://id.example.com")
     assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+@pytest.mark.parametrize("path", ["/login", "/.well-known/openid-configuration",
+                                  "/jwks.json", "/health/live", "/nowhere"])
+def test_an_https_issuer_sends_hsts_on_every_response(tmp_path, signing_keys_dir, path):
+    """ASVS 3.4.1: a browser that once reached the provider never tries it over http again,
+    where a network attacker could answer in its place."""
+    app = make_app(tmp_path, signing_keys_dir, issuer="https://id.example.com")
+    response = app.test_client().get(path, base_url="https://id.example.com")
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+@pytest.mark.parametrize("issuer, seconds", [("http://127.0.0.1:5000", 31536000),
+                                             ("https://id.example.com", 0)])
+def test_no_hsts_over_http_or_when_a_proxy_sends_it(tmp_path, signing_keys_dir, issuer,
+                                                    seconds):
+    app = make_app(tmp_path, signing_keys_dir, issuer=issuer, HSTS_SECONDS=seconds)
+    assert "Strict-Transport-Security" not in app.test_client().get("/login").headers
 
 
 def test_disabled_user_cannot_sign_in(app, http):
