@@ -187,7 +187,7 @@ class Client(db.Model, ClientRules):
 # IP literals: `localhost` may resolve elsewhere (§8.3), and its registrations match exactly.
 # The host and port must be followed by the path, the query or nothing: "127.0.0.1.evil.test"
 # or "127.0.0.1:80@evil.test" never match.
-_LOOPBACK_IP_REDIRECT = re.compile(r"http://(127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?(?=[/?]|$)")
+_LOOPBACK_IP_REDIRECT = re.compile(r"http://(127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?(?=[/?]|\Z)")
 
 
 def loopback_without_port(uri: str) -> str | None:

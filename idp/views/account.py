@@ -126,7 +126,8 @@ def change_name(login):
     login.user.name = name
     db.session.commit()
     audit.log("account.name_changed", user_id=login.user_id)
-    return index(notice="Your name has been changed. Applications see it at your next sign-in.")
+    return index(notice="Your name has been changed. Applications see it the next time they "
+                        "read your profile.")
 
 
 @bp.route("/password", methods=["GET", "POST"])

@@ -5,6 +5,7 @@ import pytest
 from idp.models import Consent
 from idp.models import LoginSession
 from idp.models import db
+from idp.models.client import loopback_without_port
 
 from ..conftest import add_client
 from ..helpers import Browserless
@@ -99,6 +100,17 @@ def test_the_token_request_repeats_the_port_the_code_went_to(native_app):
 ])
 def test_only_the_port_of_a_loopback_redirect_may_differ(native_app, variant):
     assert_error_page(native_app.authorize(redirect_uri=variant))
+
+
+@pytest.mark.parametrize("uri, portless", [
+    ("http://127.0.0.1:8080", "http://127.0.0.1"),
+    ("http://[::1]:8080?x=1", "http://[::1]?x=1"),
+    ("http://127.0.0.1:8080\n", None),  # a line break is no end of the host
+    ("http://127.0.0.1:08080/cb", "http://127.0.0.1/cb"),
+    ("http://127.0.0.1:٨٠/cb", None),  # digits, but not ASCII ones
+])
+def test_what_counts_as_a_loopback_ip_redirect(uri, portless):
+    assert loopback_without_port(uri) == portless
 
 
 def test_a_web_redirect_never_takes_another_port(flow):
