@@ -42,7 +42,8 @@ PAGE_HEADERS = {
 # and its verifier, a bearer token, a token to revoke. None of them uses cookies, so any origin
 # may read the answer, and credentialed requests stay refused. /authorize is never among them
 # (draft-ietf-oauth-browser-based-apps; RFC 9700 §4.2.4). JWKS and discovery set their own.
-CORS_ENDPOINTS = frozenset({"oauth.token", "oauth.userinfo", "oauth.revoke"})
+CORS_ENDPOINTS = frozenset({"oauth.token", "oauth.userinfo", "oauth.revoke",
+                            "oauth.push_authorization_request"})
 CORS_PREFLIGHT_HEADERS = (
     ("Access-Control-Allow-Methods", "GET, POST"),
     ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
@@ -103,7 +104,7 @@ def build(app: Flask) -> None:
     # Machine-to-machine endpoints authenticate clients, not browsers: no CSRF token there.
     csrf.exempt(well_known.bp)  # GET only, and the cheapest exemption to check
     for view in (oauth.token, oauth.userinfo, oauth.end_session, oauth.authorize,
-                 oauth.introspect, oauth.revoke):
+                 oauth.introspect, oauth.revoke, oauth.push_authorization_request):
         csrf.exempt(view)
     app.before_request(_refuse_nul_characters)
     app.after_request(_security_headers)

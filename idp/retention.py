@@ -23,6 +23,7 @@ from .models import AccessTokenRecord
 from .models import AuthorizationCode
 from .models import LoginSession
 from .models import MailedLink
+from .models import PushedRequest
 from .models import RateLimitCounter
 from .models import RevokedAccessToken
 from .models import TokenFamily
@@ -52,6 +53,7 @@ def prune() -> dict[str, int]:
         AccessTokenRecord: AccessTokenRecord.expires_at < now,
         RevokedAccessToken: RevokedAccessToken.expires_at < now,
         MailedLink: MailedLink.expires_at < now,
+        PushedRequest: PushedRequest.expires_at < now,
         AuthorizationCode: db.or_(
             db.and_(AuthorizationCode.used_at.is_(None), AuthorizationCode.expires_at < now),
             AuthorizationCode.expires_at < now - family_lifetime,

@@ -8,6 +8,7 @@ from idp.models import AuthorizationCode
 from idp.models import Client
 from idp.models import LoginSession
 from idp.models import MailedLink
+from idp.models import PushedRequest
 from idp.models import RateLimitCounter
 from idp.models import RefreshToken
 from idp.models import RevokedAccessToken
@@ -60,6 +61,10 @@ def seed(app):
                        email="a@example.com", expires_at=now - day),
             MailedLink(purpose="verify_email", token_hash="live", user_id=user.id,
                        email="a@example.com", expires_at=now + day),
+            PushedRequest(handle_hash="expired", client_id=client.client_id, params={},
+                          expires_at=now - day),
+            PushedRequest(handle_hash="live", client_id=client.client_id, params={},
+                          expires_at=now + day),
             RateLimitCounter(key="old", window_start=now - 2 * day, count=3),
             RateLimitCounter(key="current", window_start=now, count=3),
         ])
@@ -77,8 +82,8 @@ def test_prune_deletes_only_what_is_past_retention(app, cli):
     assert result.exit_code == 0, result.output
     deleted = json.loads(result.output)
     assert deleted == {"token_families": 1, "access_tokens": 1, "revoked_access_tokens": 1,
-                       "mailed_links": 1, "authorization_codes": 2, "login_sessions": 2,
-                       "rate_limit_counters": 1}
+                       "mailed_links": 1, "pushed_requests": 1, "authorization_codes": 2,
+                       "login_sessions": 2, "rate_limit_counters": 1}
     assert remaining(app, AuthorizationCode, AuthorizationCode.code_hash) == [
         "live", "used-recently"]
     assert remaining(app, RefreshToken, RefreshToken.token_hash) == ["spent-but-kept"]
@@ -87,6 +92,7 @@ def test_prune_deletes_only_what_is_past_retention(app, cli):
     assert remaining(app, LoginSession, LoginSession.sid_hash) == ["live"]
     assert remaining(app, RateLimitCounter, RateLimitCounter.key) == ["current"]
     assert remaining(app, MailedLink, MailedLink.token_hash) == ["live"]
+    assert remaining(app, PushedRequest, PushedRequest.handle_hash) == ["live"]
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(Client)) == 1
     again = json.loads(cli.invoke(args=["prune", "--json"]).output)

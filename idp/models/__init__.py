@@ -42,6 +42,7 @@ from .login_session import LoginSession  # noqa: E402
 from .mailed_link import MailedLink  # noqa: E402
 from .mfa import RecoveryCode  # noqa: E402
 from .mfa import TotpFactor  # noqa: E402
+from .pushed_request import PushedRequest  # noqa: E402
 from .rate_limit import RateLimitCounter  # noqa: E402
 from .signing_key import SigningKeyRecord  # noqa: E402
 from .tokens import AccessTokenRecord  # noqa: E402
@@ -57,6 +58,7 @@ __all__ = [
     "Consent",
     "LoginSession",
     "MailedLink",
+    "PushedRequest",
     "RateLimitCounter",
     "RecoveryCode",
     "RefreshToken",

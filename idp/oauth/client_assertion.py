@@ -56,7 +56,8 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     def get_audiences(self) -> list[str]:
         issuer = current_app.config["ISSUER"]
-        return [issuer, *(f"{issuer}{path}" for path in ("/token", "/introspect", "/revoke"))]
+        endpoints = ("/token", "/introspect", "/revoke", "/par")
+        return [issuer, *(f"{issuer}{path}" for path in endpoints)]
 
     def resolve_client_public_key(self, client) -> KeySet:
         if client.jwks:

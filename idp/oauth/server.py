@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidClientError
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749 import UnsupportedGrantTypeError
 from authlib.oauth2.rfc6749 import UnsupportedResponseTypeError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
@@ -33,6 +34,13 @@ from .pkce import S256CodeChallenge
 
 
 class AuthorizationServer(_AuthorizationServer):
+    def create_oauth2_request(self, request):
+        """A request rebuilt from a pushed one (pushed_requests.py) is used as it is; Flask's
+        integration would read the current HTTP request instead."""
+        if isinstance(request, OAuth2Request):
+            return request
+        return super().create_oauth2_request(request)
+
     def query_client(self, client_id):
         return RegisteredClient.find(client_id) if could_be_client_id(client_id) else None
 

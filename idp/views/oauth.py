@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from authlib.consts import default_json_headers
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oidc.core.errors import ConsentRequiredError
@@ -21,7 +22,9 @@ from flask import url_for
 
 from ..models import Client
 from ..models import Consent
+from ..models import PushedRequest
 from ..models import db
+from ..oauth import pushed_requests
 from ..oauth.claims import SCOPE_DESCRIPTIONS
 from ..oauth.server import authorization
 from ..security import audit
@@ -59,24 +62,38 @@ def authorize():
     server = authorization()
     login = current_login()
     try:
-        grant = server.get_consent_grant(end_user=login.user if login else None)
-        return _continue_authorization(grant, login)
+        pushed = _pushed_request()
+        grant = server.get_consent_grant(
+            request=pushed_requests.as_oauth2_request(pushed.params) if pushed else None,
+            end_user=login.user if login else None)
+        return _continue_authorization(grant, login, pushed)
     except OAuth2Error as error:
         return _authorization_error(error)
 
 
-def _continue_authorization(grant, login):
+def _pushed_request() -> PushedRequest | None:
+    """The request pushed to /par (RFC 9126) that this one names by its request_uri, if any:
+    its parameters are the request, whatever else the browser sent."""
+    request_uri = request.values.get("request_uri")
+    if not pushed_requests.is_pushed(request_uri):
+        return None
+    return pushed_requests.find_live(request_uri, request.values.get("client_id"))
+
+
+def _continue_authorization(grant, login, pushed: PushedRequest | None = None):
     server = authorization()
     payload = grant.request.payload
     redirect_uri = payload.redirect_uri  # validated against the client by Authlib
-    args = payload.data.to_dict()  # one value a name, but every `resource` (RFC 8707)
-    if resources := payload.datalist.get("resource"):
-        args["resource"] = list(dict.fromkeys(resources))
+    args = pushed.params if pushed else pushed_requests.authorization_parameters(payload.data)
     for name, error_class in UNSUPPORTED_PARAMETERS.items():
         if args.get(name):
             raise error_class(redirect_uri=redirect_uri, state=payload.state)
+    # What the browser comes back with after sign-in or consent: a pushed request is named
+    # by its request_uri again, so that its parameters never pass through the browser.
+    parked = ({"client_id": pushed.client_id, "request_uri": request.values["request_uri"]}
+              if pushed else args)
 
-    pending = _pending_for(args)
+    pending = _pending_for(parked)
     prompts = set(args.get("prompt", "").split())
     # Signed in on the login page while this very request waited: that satisfies
     # prompt=login and max_age, however old the request itself is.
@@ -85,7 +102,7 @@ def _continue_authorization(grant, login):
     if _needs_login(login, args, prompts, fresh, redirect_uri, payload.state):
         if "none" in prompts:
             raise LoginRequiredError(redirect_uri=redirect_uri, state=payload.state)
-        _park(args, grant)
+        _park(parked, grant)
         return redirect(url_for("auth.login"))
 
     client = grant.client
@@ -93,7 +110,7 @@ def _continue_authorization(grant, login):
     if _needs_second_factor(client, args, login):
         if "none" in prompts:
             raise InteractionRequiredError(redirect_uri=redirect_uri, state=payload.state)
-        _park(args, grant, authenticated=fresh)
+        _park(parked, grant, authenticated=fresh)
         audit.log("authorization.step_up", user_id=user.id, client_id=client.client_id,
                   enrolled=user.has_totp)
         # A user with an authenticator confirms a code; one without enrolls one first.
@@ -103,12 +120,13 @@ def _continue_authorization(grant, login):
     decision = pending.get("decision") if pending else None
     if decision == "deny":
         session.pop("pending_authz", None)
+        _answered(pushed)
         audit.log("consent.denied", user_id=user.id, client_id=client.client_id)
-        return server.create_authorization_response(grant=grant, grant_user=None)
+        return server.create_authorization_response(grant.request, grant=grant, grant_user=None)
     if decision != "allow" and _needs_consent(client, user, scope, prompts):
         if "none" in prompts:
             raise ConsentRequiredError(redirect_uri=redirect_uri, state=payload.state)
-        _park(args, grant, authenticated=fresh)
+        _park(parked, grant, authenticated=fresh)
         return render_template(
             "oauth/consent.html",
             client=client,
@@ -123,11 +141,19 @@ def _continue_authorization(grant, login):
         # the user can withdraw.
         Consent.grant(user.id, client.client_id, scope)
         db.session.commit()
+    _answered(pushed)
     grant.request.auth_context = {"auth_time": login.auth_time, "amr": login.amr, "acr": login.acr,
                                   "sid": login.oidc_sid}
-    response = server.create_authorization_response(grant=grant, grant_user=user)
+    response = server.create_authorization_response(grant.request, grant=grant, grant_user=user)
     audit.log("authorization.code_issued", user_id=user.id, client_id=client.client_id)
     return response
+
+
+def _answered(pushed: PushedRequest | None) -> None:
+    """A pushed request is spent once the user's answer goes out from it (RFC 9126 §4)."""
+    if pushed is not None:
+        pushed_requests.spend(pushed)
+        db.session.commit()
 
 
 def _needs_login(login, args, prompts, fresh, redirect_uri, state) -> bool:
@@ -238,6 +264,39 @@ def consent():
     pending["decision"] = decision
     session["pending_authz"] = pending
     return redirect(parked_authorization_url(), code=303)
+
+
+@bp.post("/par")
+def push_authorization_request():
+    """RFC 9126 §2: the client, authenticated as at the token endpoint, pushes its
+    authorization request; it is checked as /authorize would, and kept under a request_uri."""
+    server = authorization()
+    oauth_request = server.create_oauth2_request(request)
+    try:
+        client = server.authenticate_client(oauth_request, pushed_requests.AUTH_METHODS,
+                                            endpoint="par")
+        params = pushed_requests.authorization_parameters(request.form)
+        if params.setdefault("client_id", client.client_id) != client.client_id:
+            raise InvalidRequestError("client_id is not the client that authenticated.")
+        if "request_uri" in params:
+            raise InvalidRequestError("A pushed request cannot itself name a request_uri.")
+        for name, error_class in UNSUPPORTED_PARAMETERS.items():
+            if params.get(name):
+                raise error_class()
+        pushed = pushed_requests.as_oauth2_request(params)
+        grant = server.get_authorization_grant(pushed)
+        grant.validate_no_multiple_request_parameter(pushed)
+        grant.validate_authorization_request()
+    except OAuth2Error as error:
+        error.redirect_uri = None  # §2.3: the client is told, never the browser
+        audit.log("authorization.push_rejected", error=error.error)
+        return server.handle_error_response(oauth_request, error)
+    request_uri = pushed_requests.store(client.client_id, params)
+    db.session.commit()
+    audit.log("authorization.pushed", client_id=client.client_id)
+    return server.handle_response(
+        201, {"request_uri": request_uri, "expires_in": pushed_requests.LIFETIME_SECONDS},
+        default_json_headers)
 
 
 @bp.post("/token")
