@@ -43,7 +43,7 @@ def client_view(client: Client) -> dict:
             "backchannel_logout_uri": client.backchannel_logout_uri,
             "grant_types": client.grant_types, "scope": client.scope,
             "audiences": client.audiences, "introspect_any": client.introspect_any,
-            "require_mfa": client.require_mfa,
+            "require_mfa": client.require_mfa, "require_par": client.require_par,
             "first_party": client.first_party, "created_at": client.created_at,
             "rotation_overlap_ends_at": (client.previous_secret_expires_at
                                            if client.previous_secret_live else None)}
@@ -166,6 +166,9 @@ audience_option = click.option(
 introspect_option = click.option(
     "--introspect-any/--no-introspect-any", default=None,
     help="A resource server: may introspect tokens issued to any client.")
+require_par_option = click.option(
+    "--require-par/--no-require-par", default=None,
+    help="Authorization requests must be pushed to /par (RFC 9126), never sent in the URL.")
 require_mfa_option = click.option(
     "--require-mfa/--no-require-mfa", default=None,
     help="Users must sign in with a second factor (and enroll one if they have none).")
@@ -181,14 +184,15 @@ require_mfa_option = click.option(
 @audience_option
 @introspect_option
 @require_mfa_option
+@require_par_option
 @logout_uri_option
 @backchannel_option
 @jwks_option
 @click.option("--first-party", is_flag=True, help="The operator's own app: no consent page.")
 @json_option
 def clients_create(name, redirect_uris, public, grant_types, scope, audiences, introspect_any,
-                   require_mfa, logout_uris, backchannel_logout_uri, jwks, jwks_uri, first_party,
-                   as_json):
+                   require_mfa, require_par, logout_uris, backchannel_logout_uri, jwks, jwks_uri,
+                   first_party, as_json):
     """Register a client; a confidential client's secret is printed once (none is made for a
     client with --jwks-file or --jwks-uri)."""
     grant_types = list(grant_types or ["authorization_code"])
@@ -199,6 +203,7 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
                     backchannel_logout_uri=backchannel_logout_uri or None,
                     grant_types=grant_types, scope=scope, audiences=list(audiences),
                     introspect_any=bool(introspect_any), require_mfa=bool(require_mfa),
+                    require_par=bool(require_par),
                     token_endpoint_auth_method="none" if public else "client_secret_basic",
                     first_party=first_party)
     if jwks or jwks_uri:
@@ -250,11 +255,12 @@ def clients_show(client_id, as_json):
 @audience_option
 @introspect_option
 @require_mfa_option
+@require_par_option
 @click.option("--first-party/--no-first-party", default=None)
 @json_option
 def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
                    backchannel_logout_uri, jwks, jwks_uri, grant_types, scope, audiences,
-                   introspect_any, require_mfa, first_party, as_json):
+                   introspect_any, require_mfa, require_par, first_party, as_json):
     """Change a client; list options replace the registered list. --jwks-file or --jwks-uri
     replaces the keys (add the new key before removing the old one, to rotate without a gap),
     and moves a client with a secret to keys: its secret stops working."""
@@ -280,6 +286,8 @@ def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
         client.introspect_any = introspect_any
     if require_mfa is not None:
         client.require_mfa = require_mfa
+    if require_par is not None:
+        client.require_par = require_par
     if first_party is not None:
         client.first_party = first_party
     try:

@@ -88,6 +88,10 @@ def _continue_authorization(grant, login, pushed: PushedRequest | None = None):
     for name, error_class in UNSUPPORTED_PARAMETERS.items():
         if args.get(name):
             raise error_class(redirect_uri=redirect_uri, state=payload.state)
+    if grant.client.require_par and pushed is None:
+        raise InvalidRequestError("This client's authorization requests must be pushed to the "
+                                  "pushed_authorization_request_endpoint (RFC 9126).",
+                                  redirect_uri=redirect_uri, state=payload.state)
     # What the browser comes back with after sign-in or consent: a pushed request is named
     # by its request_uri again, so that its parameters never pass through the browser.
     parked = ({"client_id": pushed.client_id, "request_uri": request.values["request_uri"]}

@@ -224,3 +224,19 @@ def test_a_key_client_pushes_with_an_assertion_addressed_to_par(provider, tmp_pa
     with provider.app.app_context():  # the assertion is no part of the request kept
         kept = db.session.execute(db.select(PushedRequest)).scalar_one()
         assert "client_assertion" not in kept.params
+
+
+def test_a_client_that_requires_par_is_refused_a_request_in_the_url(provider, alice):
+    app = provider.register("Bank App", "--redirect-uri", CALLBACK, "--require-par")
+    assert provider.idp("clients", "show", app.client_id)["require_par"] is True
+    _, challenge = pkce_pair()
+    params = authorization_request(app, challenge)
+    in_the_url = requests.get(provider.metadata["authorization_endpoint"], params=params,
+                              timeout=5, allow_redirects=False)
+    assert in_the_url.status_code == 302
+    answer = query_of(in_the_url.headers["Location"])
+    assert answer["error"] == "invalid_request" and answer["state"] == params["state"]
+    request_uri = push(provider, app, params).json()["request_uri"]
+    callback = sign_in_and_consent(requests.Session(), provider.url,
+                                   authorize_url(provider, app.client_id, request_uri))
+    assert "code" in query_of(callback)

@@ -1,6 +1,7 @@
 """pushed authorization requests
 
-Requests a client pushes to /par (RFC 9126), named by the browser by their request_uri.
+Requests a client pushes to /par (RFC 9126), named by the browser by their request_uri; and
+the clients that must push theirs (`require_par`).
 
 Revision ID: 0012_pushed_requests
 Revises: 0011_client_jwks_uri
@@ -33,9 +34,14 @@ def upgrade():
     )
     op.create_index(op.f("ix_pushed_requests_client_id"), "pushed_requests", ["client_id"])
     op.create_index(op.f("ix_pushed_requests_expires_at"), "pushed_requests", ["expires_at"])
+    with op.batch_alter_table("clients") as batch:
+        batch.add_column(sa.Column("require_par", sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
 
 
 def downgrade():
+    with op.batch_alter_table("clients") as batch:
+        batch.drop_column("require_par")
     op.drop_index(op.f("ix_pushed_requests_expires_at"), table_name="pushed_requests")
     op.drop_index(op.f("ix_pushed_requests_client_id"), table_name="pushed_requests")
     op.drop_table("pushed_requests")
