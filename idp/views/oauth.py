@@ -289,7 +289,7 @@ def push_authorization_request():
                 raise error_class()
         pushed = pushed_requests.as_oauth2_request(params)
         grant = server.get_authorization_grant(pushed)
-        grant.validate_no_multiple_request_parameter(pushed)
+        grant.validate_no_multiple_request_parameter(oauth_request)  # as sent, not as kept
         grant.validate_authorization_request()
     except OAuth2Error as error:
         error.redirect_uri = None  # §2.3: the client is told, never the browser

@@ -240,3 +240,12 @@ def test_a_client_that_requires_par_is_refused_a_request_in_the_url(provider, al
     callback = sign_in_and_consent(requests.Session(), provider.url,
                                    authorize_url(provider, app.client_id, request_uri))
     assert "code" in query_of(callback)
+
+
+@pytest.mark.parametrize("extra", [[("scope", "openid email")], [("state", "a\x00b")]])
+def test_a_repeated_or_nul_parameter_is_a_json_error_too(provider, web_app, extra):
+    _, challenge = pkce_pair()
+    form = [*authorization_request(web_app, challenge).items(), *extra]
+    refused = requests.post(provider.metadata["pushed_authorization_request_endpoint"],
+                            data=form, auth=(web_app.client_id, web_app.secret), timeout=5)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"
