@@ -19,6 +19,7 @@ from ..security import mailed_links
 from ..security import notices
 from ..security.mfa import recovery_codes_left
 from ..security.mfa import remove_factors
+from ..sessions import delete_account
 from ..sessions import end_all_sessions_of
 from ..sessions import live_sessions_of
 from ..sessions import sign_out_everywhere
@@ -174,10 +175,8 @@ def users_delete(username, yes, as_json):
     if not yes:
         click.confirm(f"Delete user {user.username} ({user.subject}) and all their data?",
                       abort=True)
-    signed_out = sign_out_everywhere(user, "user_deleted")
     user_id, subject = user.id, user.subject
-    # The database's ON DELETE CASCADE removes every row that names the user.
-    db.session.execute(db.delete(User).where(User.id == user_id))
+    signed_out = delete_account(user)
     commit()
     audit.log("admin.user_deleted", user_id=user_id, **signed_out)
     emit({"username": username, "sub": subject, "deleted": True, **signed_out}, as_json,

@@ -62,6 +62,9 @@ NOTICES = {
     "recovery_code_used": ("A recovery code was used",
                            "One of your recovery codes was used to sign in to your account. "
                            "It cannot be used again."),
+    "account_deleted": ("Your account was deleted",
+                        "Your account was deleted from its account page, with everything kept "
+                        "for it. The applications you used it for were told."),
     "factors_removed_by_admin": ("Two-step sign-in was removed",
                                  "An administrator removed the authenticator app and the "
                                  "recovery codes of your account."),

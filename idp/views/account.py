@@ -6,8 +6,10 @@ from __future__ import annotations
 import functools
 import re
 import time
+from types import SimpleNamespace
 
 from flask import Blueprint
+from flask import abort
 from flask import current_app
 from flask import redirect
 from flask import render_template
@@ -32,6 +34,7 @@ from ..security.passwords import hash_password
 from ..security.passwords import verify_password
 from ..sessions import ACR_MFA
 from ..sessions import current_login
+from ..sessions import delete_account
 from ..sessions import end_all_sessions_of
 from ..sessions import live_sessions_of
 from ..sessions import parked_authorization_url
@@ -115,6 +118,29 @@ def withdraw_consent(login, client_id):
         audit.log("consent.withdrawn", user_id=user_id, client_id=client_id,
                   revoked_families=revoked)
     return redirect(url_for("account.index"), code=303)
+
+
+@bp.post("/delete")
+@login_required
+def delete_own_account(login):
+    """The right to erasure, where the operator allows it (ACCOUNT_SELF_DELETION): confirmed
+    with the password or a current code, and with a box ticked, since nothing can undo it."""
+    if not current_app.config["ACCOUNT_SELF_DELETION"]:
+        abort(404)
+    user = login.user
+    if request.form.get("confirm") != "yes":
+        return index(error="Tick the box to confirm that the account is to be deleted."), 400
+    if not confirms_identity(user):
+        audit.log("account.deletion_refused", user_id=user.id)
+        return index(error=WRONG_CONFIRMATION), 400
+    # What the notice needs, read before the row goes.
+    deleted = SimpleNamespace(id=user.id, username=user.username, email=user.email)
+    signed_out = delete_account(user)
+    db.session.commit()
+    session.clear()
+    audit.log("account.deleted", user_id=deleted.id, **signed_out)
+    notices.send(deleted, "account_deleted")
+    return render_template("account/deleted.html")
 
 
 @bp.post("/name")
