@@ -30,6 +30,7 @@ from ..models import TotpFactor
 from ..models import User
 from ..models import db
 from ..models import utcnow
+from . import notices
 from . import rate_limit
 from .hashing import hash_secret
 
@@ -183,12 +184,15 @@ def remove_factors(user: User) -> None:
 
 # --- wrong codes ---------------------------------------------------------------------------
 
-def count_attempt(user: User) -> bool:
+def count_attempt(user: User, notice_when_locked: str | None = None) -> bool:
     """Count an attempt to confirm `user` (a code, or the password on the account page) before
     checking it; False once the account is locked
-    (more than MFA_MAX_FAILURES within MFA_WINDOW_SECONDS). A correct code calls reset()."""
+    (more than MFA_MAX_FAILURES within MFA_WINDOW_SECONDS). A correct code calls reset().
+    The attempt that locks it sends the user `notice_when_locked`, if given."""
     config = current_app.config
     attempts = rate_limit.count_attempt(f"mfa:user:{user.id}", config["MFA_WINDOW_SECONDS"])
+    if notice_when_locked and attempts == config["MFA_MAX_FAILURES"] + 1:
+        notices.send(user, notice_when_locked)
     return attempts <= config["MFA_MAX_FAILURES"]
 
 

@@ -1,6 +1,8 @@
 """E-mail notices to a user after a change to how they sign in (ASVS 6.3.7), so that a change
 they did not make does not go unseen: a new password, two-step sign-in turned on or off,
-recovery codes made or used, factors removed by an administrator.
+recovery codes made or used, factors removed by an administrator; and after attempts that
+suggest someone else is trying the account (ASVS 6.3.5): sign-in paused by wrong passwords,
+the right password followed by wrong codes, a sign-in after several wrong passwords.
 
 A notice is sent after the change is committed, and, for a change made over HTTP, after the
 response has gone out: a slow mail server never delays the user. A mail server that is down
@@ -65,6 +67,18 @@ NOTICES = {
     "account_deleted": ("Your account was deleted",
                         "Your account was deleted from its account page, with everything kept "
                         "for it. The applications you used it for were told."),
+    # ASVS 6.3.5: attempts that suggest someone else is trying the account.
+    "sign_in_locked": ("Sign-in to your account is paused",
+                       "Someone entered a wrong password for your account too many times, so "
+                       "signing in to it is paused for a while. If it was not you, someone may "
+                       "be guessing your password."),
+    "second_factor_locked": ("Your password was used, then wrong codes",
+                             "Someone entered the right password for your account, then wrong "
+                             "two-step sign-in codes too many times. If it was not you, your "
+                             "password is known to someone else: change it now."),
+    "signed_in_after_failures": ("A sign-in after wrong passwords",
+                                 "Someone signed in to your account after entering a wrong "
+                                 "password several times."),
     "factors_removed_by_admin": ("Two-step sign-in was removed",
                                  "An administrator removed the authenticator app and the "
                                  "recovery codes of your account."),

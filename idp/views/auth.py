@@ -35,6 +35,8 @@ LOGIN_FAILED = "Invalid username or password."
 TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Wait a few minutes and try again."
 CODE_FAILED = "That code is not valid. Enter the current code from your app, or a recovery code."
 TOO_MANY_CODES = "Too many wrong codes. Wait a few minutes and try again."
+# Wrong passwords before a successful sign-in that make it worth telling the owner (ASVS 6.3.5).
+SUSPICIOUS_FAILURES = 3
 
 
 @bp.get("/")
@@ -59,10 +61,11 @@ def login():
     account_key = login_counter_key(username)
     ip_key = f"login:ip:{request.remote_addr}"
     # Count first, check the password second: parallel guesses cannot outrun the counter.
-    over_account = rate_limit.count_attempt(account_key, window) > config[
-        "LOGIN_MAX_FAILURES_PER_ACCOUNT"
-    ]
+    account_attempts = rate_limit.count_attempt(account_key, window)
+    over_account = account_attempts > config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
     over_ip = rate_limit.count_attempt(ip_key, window) > config["LOGIN_MAX_FAILURES_PER_IP"]
+    if account_attempts == config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] + 1:
+        _tell_the_owner(username, "sign_in_locked")  # the first refusal of the window
     if over_account or over_ip:
         audit.log("login.throttled", username=User.normalize_username(username),
                   by="account" if over_account else "ip")
@@ -77,6 +80,8 @@ def login():
 
     rate_limit.reset(account_key)
     rate_limit.refund(ip_key)  # an address shared by many users is limited on failures only
+    if account_attempts - 1 >= SUSPICIOUS_FAILURES:
+        notices.send(user, "signed_in_after_failures")
     if needs_rehash(user.password_hash):  # argon2 parameters were raised since it was set
         user.password_hash = rehash_password(password)
         db.session.commit()
@@ -95,7 +100,9 @@ def second_factor():
         return redirect(url_for("auth.login"))
     if request.method == "GET":
         return render_template("auth/mfa.html")
-    if not mfa.count_attempt(user):
+    # The right password, then wrong codes until locked: the password is likely known.
+    if not mfa.count_attempt(user, notice_when_locked=None if stepping_up
+                             else "second_factor_locked"):
         audit.log("mfa.throttled", user_id=user.id)
         return render_template("auth/mfa.html", error=TOO_MANY_CODES), 429
     method = mfa.verify_second_factor(user, request.form.get("otp"))
@@ -124,6 +131,14 @@ def _awaiting_second_factor() -> tuple[User | None, bool]:
     if login is not None and login.user.has_totp and login.acr != ACR_MFA:
         return login.user, True
     return None, False
+
+
+def _tell_the_owner(username: str, notice: str) -> None:
+    """Mail the account's owner, if the name is an account's: the page says the same either
+    way, so nobody learns from it whether the account exists."""
+    user = User.by_username(username)
+    if user is not None and not user.disabled:
+        notices.send(user, notice)
 
 
 def login_counter_key(username: str) -> str:

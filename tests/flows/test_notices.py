@@ -150,3 +150,46 @@ def test_without_a_mail_server_nothing_is_sent_and_nothing_fails(
     add_user(app)
     assert sent(change_password(app.test_client())).status_code == 200
     assert "account.password_changed" in caplog.text and "notice." not in caplog.text
+
+
+def test_wrong_passwords_that_pause_sign_in_are_told_once(app, http, user, mailbox):
+    """ASVS 6.3.5: someone guessing the password is no secret from the owner."""
+    limit = app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
+    for _ in range(limit + 3):
+        response = sent(post_login(http, "alice", "Tr0ub4dor&3"))
+    assert response.status_code == 429
+    notice = the_notice(mailbox)  # once, at the first refusal of the window
+    assert notice["subject"] == "Sign-in to your account is paused"
+    assert "Tr0ub4dor&3" not in notice["body"]
+
+
+def test_a_paused_unknown_name_mails_nobody(app, http, user, mailbox):
+    for _ in range(app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] + 1):
+        sent(post_login(http, "nobody", "wrong password"))
+    assert mailbox.messages == []
+
+
+def test_a_sign_in_after_several_wrong_passwords_is_told(app, http, user, mailbox):
+    for _ in range(3):
+        sent(post_login(http, "alice", "wrong password"))
+    assert mailbox.messages == []
+    sent(post_login(http, "alice", PASSWORD))
+    assert the_notice(mailbox)["subject"] == "A sign-in after wrong passwords"
+
+
+def test_one_mistyped_password_is_not(app, http, user, mailbox):
+    sent(post_login(http, "alice", "wrong password"))
+    sent(post_login(http, "alice", PASSWORD))
+    assert mailbox.messages == []
+
+
+def test_the_right_password_then_wrong_codes_is_told(app, http, user, mailbox):
+    """A partly successful sign-in: the password is likely known to someone."""
+    secret, _ = enroll_totp(app)
+    post_login(http, "alice", PASSWORD)
+    for _ in range(app.config["MFA_MAX_FAILURES"] + 2):
+        response = sent(post_code(http, "000000" if totp_code(secret) != "000000" else "111111"))
+    assert response.status_code == 429
+    notice = the_notice(mailbox)
+    assert notice["subject"] == "Your password was used, then wrong codes"
+    assert "change it now" in notice["body"]
