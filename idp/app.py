@@ -81,6 +81,7 @@ def build(app: Flask) -> None:
 
     from .views import account
     from .views import auth
+    from .views import device
     from .views import email_verification
     from .views import errors
     from .views import health
@@ -95,6 +96,7 @@ def build(app: Flask) -> None:
     app.register_blueprint(account.bp)
     app.register_blueprint(email_verification.bp)
     app.register_blueprint(oauth.bp)
+    app.register_blueprint(device.bp)
     errors.register(app)
     # Pages offer what needs mail (a password-reset link, an address confirmation) only with it.
     app.context_processor(lambda: {"mail_enabled": notices.enabled()})
@@ -104,7 +106,8 @@ def build(app: Flask) -> None:
     # Machine-to-machine endpoints authenticate clients, not browsers: no CSRF token there.
     csrf.exempt(well_known.bp)  # GET only, and the cheapest exemption to check
     for view in (oauth.token, oauth.userinfo, oauth.end_session, oauth.authorize,
-                 oauth.introspect, oauth.revoke, oauth.push_authorization_request):
+                 oauth.introspect, oauth.revoke, oauth.push_authorization_request,
+                 device.device_authorization):
         csrf.exempt(view)
     app.before_request(_refuse_nul_characters)
     app.after_request(_security_headers)

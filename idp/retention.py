@@ -21,6 +21,7 @@ from flask import current_app
 
 from .models import AccessTokenRecord
 from .models import AuthorizationCode
+from .models import DeviceAuthorization
 from .models import LoginSession
 from .models import MailedLink
 from .models import PushedRequest
@@ -54,6 +55,7 @@ def prune() -> dict[str, int]:
         RevokedAccessToken: RevokedAccessToken.expires_at < now,
         MailedLink: MailedLink.expires_at < now,
         PushedRequest: PushedRequest.expires_at < now,
+        DeviceAuthorization: DeviceAuthorization.expires_at < now,
         AuthorizationCode: db.or_(
             db.and_(AuthorizationCode.used_at.is_(None), AuthorizationCode.expires_at < now),
             AuthorizationCode.expires_at < now - family_lifetime,

@@ -6,6 +6,7 @@ from datetime import timedelta
 from idp.models import AccessTokenRecord
 from idp.models import AuthorizationCode
 from idp.models import Client
+from idp.models import DeviceAuthorization
 from idp.models import LoginSession
 from idp.models import MailedLink
 from idp.models import PushedRequest
@@ -65,6 +66,10 @@ def seed(app):
                           expires_at=now - day),
             PushedRequest(handle_hash="live", client_id=client.client_id, params={},
                           expires_at=now + day),
+            DeviceAuthorization(device_code_hash="expired", user_code_hash="expired",
+                                client_id=client.client_id, expires_at=now - day),
+            DeviceAuthorization(device_code_hash="live", user_code_hash="live",
+                                client_id=client.client_id, expires_at=now + day),
             RateLimitCounter(key="old", window_start=now - 2 * day, count=3),
             RateLimitCounter(key="current", window_start=now, count=3),
         ])
@@ -82,7 +87,8 @@ def test_prune_deletes_only_what_is_past_retention(app, cli):
     assert result.exit_code == 0, result.output
     deleted = json.loads(result.output)
     assert deleted == {"token_families": 1, "access_tokens": 1, "revoked_access_tokens": 1,
-                       "mailed_links": 1, "pushed_requests": 1, "authorization_codes": 2,
+                       "mailed_links": 1, "pushed_requests": 1, "device_authorizations": 1,
+                       "authorization_codes": 2,
                        "login_sessions": 2, "rate_limit_counters": 1}
     assert remaining(app, AuthorizationCode, AuthorizationCode.code_hash) == [
         "live", "used-recently"]
@@ -93,6 +99,7 @@ def test_prune_deletes_only_what_is_past_retention(app, cli):
     assert remaining(app, RateLimitCounter, RateLimitCounter.key) == ["current"]
     assert remaining(app, MailedLink, MailedLink.token_hash) == ["live"]
     assert remaining(app, PushedRequest, PushedRequest.handle_hash) == ["live"]
+    assert remaining(app, DeviceAuthorization, DeviceAuthorization.device_code_hash) == ["live"]
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(Client)) == 1
     again = json.loads(cli.invoke(args=["prune", "--json"]).output)

@@ -29,7 +29,8 @@ from ..models.user import problem_with_text
 from ..security.passwords import PasswordPolicyError
 from ..security.passwords import hash_password
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+# As typed on the command line; "device_code" stands for RFC 8628's URN (clients.py).
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "device_code")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 

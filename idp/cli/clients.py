@@ -14,6 +14,7 @@ from ..models import db
 from ..models.client import KEY_AUTH_METHOD
 from ..models.client import MAX_PREVIOUS_SECRET_SECONDS
 from ..oauth import client_keys
+from ..oauth import device
 from ..security import audit
 from . import GRANT_TYPES
 from . import Duration
@@ -24,6 +25,9 @@ from . import get_client
 from . import json_option
 from . import uris_option_callback
 from . import validate_redirect_uri
+
+# Grants through which a user signs in (and so may get refresh tokens, and be signed out).
+USER_GRANTS = ("authorization_code", device.GRANT_TYPE)
 
 
 @click.group(cls=AppGroup)
@@ -62,13 +66,14 @@ def check_client(client: Client) -> None:
         raise click.ClickException("a public client cannot use client_credentials")
     if client.is_public and client.introspect_any:
         raise click.ClickException("a public client cannot introspect tokens")
-    if client.backchannel_logout_uri and "authorization_code" not in client.grant_types:
+    signs_users_in = any(grant in client.grant_types for grant in USER_GRANTS)
+    if client.backchannel_logout_uri and not signs_users_in:
         raise click.ClickException("--backchannel-logout-uri is for clients that sign users in: "
                                    "add --grant-type authorization_code")
     if "refresh_token" in client.grant_types:
-        if "authorization_code" not in client.grant_types:
-            raise click.ClickException("refresh tokens come from the authorization_code grant: "
-                                       "add --grant-type authorization_code")
+        if not signs_users_in:
+            raise click.ClickException("refresh tokens come from the authorization_code or "
+                                       "device_code grant: add one")
         if "offline_access" not in client.scope.split():
             raise click.ClickException("the refresh_token grant needs offline_access in --scope")
 
@@ -158,8 +163,12 @@ def use_keys(client: Client, jwks: dict | None, jwks_uri: str | None) -> None:
     client.token_endpoint_auth_method = KEY_AUTH_METHOD
     client.secret_hash = None
     client.end_previous_secret()
-grant_option = click.option("--grant-type", "grant_types", multiple=True,
-                            type=click.Choice(GRANT_TYPES), help="Allowed grant (repeatable).")
+grant_option = click.option(
+    "--grant-type", "grant_types", multiple=True, type=click.Choice(GRANT_TYPES),
+    callback=lambda ctx, param, values: tuple(
+        device.GRANT_TYPE if value == "device_code" else value for value in values),
+    help="Allowed grant (repeatable); device_code: RFC 8628, for devices that cannot show a "
+         "sign-in page.")
 audience_option = click.option(
     "--audience", "audiences", multiple=True, callback=validate_audience,
     help="Resource (RFC 8707) the client may ask tokens for; it becomes `aud` (repeatable).")
@@ -197,7 +206,8 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
     client with --jwks-file or --jwks-uri)."""
     grant_types = list(grant_types or ["authorization_code"])
     if scope is None:
-        scope = "openid profile email" if "authorization_code" in grant_types else ""
+        scope = ("openid profile email" if any(g in grant_types for g in USER_GRANTS)
+                 else "")
     client = Client(name=name, redirect_uris=list(redirect_uris),
                     post_logout_redirect_uris=list(logout_uris),
                     backchannel_logout_uri=backchannel_logout_uri or None,

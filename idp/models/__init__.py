@@ -38,6 +38,7 @@ from .authorization import AuthorizationCode  # noqa: E402
 from .client import Client  # noqa: E402
 from .client import RegisteredClient  # noqa: E402
 from .consent import Consent  # noqa: E402
+from .device_authorization import DeviceAuthorization  # noqa: E402
 from .login_session import LoginSession  # noqa: E402
 from .mailed_link import MailedLink  # noqa: E402
 from .mfa import RecoveryCode  # noqa: E402
@@ -56,6 +57,7 @@ __all__ = [
     "AuthorizationCode",
     "Client",
     "Consent",
+    "DeviceAuthorization",
     "LoginSession",
     "MailedLink",
     "PushedRequest",

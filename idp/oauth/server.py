@@ -19,6 +19,7 @@ from ..security.client_throttle import count_failure
 from ..security.client_throttle import seconds_blocked
 from ..security.client_throttle import throttle_key
 from . import client_assertion
+from . import device
 from .endpoints import BearerResourceProtector
 from .endpoints import EndSessionEndpoint
 from .endpoints import IntrospectionEndpoint
@@ -150,6 +151,7 @@ def init_app(app: Flask) -> AuthorizationServer:
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCode()])
     server.register_grant(RefreshTokenGrant, [OpenIDRefresh()])
     server.register_grant(ClientCredentialsGrant)
+    server.register_grant(device.DeviceCodeGrant, [device.OpenIDDevice()])
     server.register_client_auth_method(client_assertion.METHOD, client_assertion.PrivateKeyJWT())
     server.issuer_parameter = IssuerParameter()
     server.register_extension(server.issuer_parameter)

@@ -13,6 +13,7 @@ from flask import request
 
 from ..models.client import CONFIDENTIAL_AUTH_METHODS
 from ..oauth import client_assertion
+from ..oauth import device
 from ..oauth.claims import CLAIMS_SUPPORTED
 from ..oauth.claims import SUPPORTED_SCOPES
 from ..sessions import ACR_VALUES
@@ -32,11 +33,13 @@ def discovery_document(issuer: str) -> dict:
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
         "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "device_authorization_endpoint": f"{issuer}/device_authorization",
         "require_pushed_authorization_requests": False,
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
+                                  device.GRANT_TYPE],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "userinfo_signing_alg_values_supported": ["none"],

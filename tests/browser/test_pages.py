@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
 from urllib.parse import urlencode
 
 import pytest
+import requests
 
 from ..conftest import add_client
 from ..conftest import add_user
@@ -187,3 +189,24 @@ def test_a_user_changes_their_name_and_address_from_the_account_page(page, setup
     assert "address has been changed" in page.locator("#notice").inner_text()
     assert "alice@wonderland.example" in page.locator("dl.profile").inner_text()
     assert page.locator("#email-status").inner_text() == "not confirmed"
+
+
+def test_a_device_is_connected_from_the_device_page(page, setup):
+    server, _ = setup
+    created = server.app.test_cli_runner().invoke(args=[
+        "clients", "create", "--name", "Living-room TV", "--public", "--grant-type",
+        "device_code", "--json"])
+    client_id = json.loads(created.output)["client_id"]
+    codes = requests.post(f"{server.url}/device_authorization", timeout=5,
+                          data={"client_id": client_id, "scope": "openid profile"}).json()
+    page.goto(codes["verification_uri_complete"])
+    sign_in(page)  # and back to the device page, the code filled in
+    assert page.get_by_label("Code").input_value() == codes["user_code"]
+    page.get_by_role("button", name="Continue").click()
+    assert page.locator("#user-code").inner_text() == codes["user_code"]
+    page.get_by_role("button", name="Allow").click()
+    assert "Device connected" in page.locator("h1").inner_text()
+    tokens = requests.post(f"{server.url}/token", timeout=5, data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+        "device_code": codes["device_code"], "client_id": client_id})
+    assert tokens.status_code == 200 and "id_token" in tokens.json()

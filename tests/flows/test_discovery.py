@@ -9,7 +9,8 @@ def test_oidcc_discovery_endpoint_verification(http):
     doc = response.get_json()
     assert doc["issuer"] == ISSUER
     for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-                 "end_session_endpoint", "introspection_endpoint", "revocation_endpoint"):
+                 "end_session_endpoint", "introspection_endpoint", "revocation_endpoint",
+                 "pushed_authorization_request_endpoint", "device_authorization_endpoint"):
         assert doc[name].startswith(ISSUER + "/")
     assert "openid" in doc["scopes_supported"]
     assert doc["response_types_supported"] == ["code"]
@@ -17,7 +18,8 @@ def test_oidcc_discovery_endpoint_verification(http):
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["grant_types_supported"] == ["authorization_code", "refresh_token",
-                                            "client_credentials"]
+                                            "client_credentials",
+                                            "urn:ietf:params:oauth:grant-type:device_code"]
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
     assert doc["authorization_response_iss_parameter_supported"] is True
