@@ -93,8 +93,10 @@ def enter():
 @bp.post("/device/decide")
 def decide():
     login = current_login()
+    if login is None:  # the session ended while the page was open: sign in, start again
+        return redirect(url_for("device.enter"), code=303)
     decision = request.form.get("decision")
-    if login is None or decision not in ("allow", "deny"):
+    if decision not in ("allow", "deny"):
         abort(400)
     pending, refusal = _pending_for(login, request.form.get("user_code", ""))
     if refusal:

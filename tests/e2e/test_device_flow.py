@@ -170,3 +170,13 @@ def test_a_client_that_requires_two_step_sign_in_gets_no_password_only_answer(
     refused = browser.post(urljoin(provider.url, "/device"), data={
         "user_code": codes["user_code"], "csrf_token": csrf_token(form)})
     assert refused.status_code == 403 and "two-step sign-in" in refused.text
+
+
+def test_an_answer_after_the_session_ended_starts_over(provider, alice, tv_app):
+    codes = ask(provider, tv_app).json()
+    answer = requests.post(urljoin(provider.url, "/device/decide"), timeout=5,
+                           allow_redirects=False,
+                           data={"user_code": codes["user_code"], "decision": "allow"})
+    assert answer.status_code in (303, 400)  # no session: start again, or no CSRF token
+    assert poll(provider, tv_app, codes["device_code"]).json()["error"] == \
+        "authorization_pending"
