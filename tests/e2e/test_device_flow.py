@@ -174,9 +174,14 @@ def test_a_client_that_requires_two_step_sign_in_gets_no_password_only_answer(
 
 def test_an_answer_after_the_session_ended_starts_over(provider, alice, tv_app):
     codes = ask(provider, tv_app).json()
-    answer = requests.post(urljoin(provider.url, "/device/decide"), timeout=5,
-                           allow_redirects=False,
-                           data={"user_code": codes["user_code"], "decision": "allow"})
-    assert answer.status_code in (303, 400)  # no session: start again, or no CSRF token
+    browser = requests.Session()
+    page = browser.get(urljoin(provider.url, "/login"))
+    browser.post(urljoin(provider.url, "/login"), data={
+        "username": "alice", "password": PASSWORD, "csrf_token": csrf_token(page.text)})
+    form = browser.get(codes["verification_uri_complete"]).text
+    provider.idp("users", "sign-out", "alice")  # e.g. from another device, meanwhile
+    answer = browser.post(urljoin(provider.url, "/device/decide"), allow_redirects=False, data={
+        "user_code": codes["user_code"], "decision": "allow", "csrf_token": csrf_token(form)})
+    assert answer.status_code == 303 and answer.headers["Location"] == "/device"
     assert poll(provider, tv_app, codes["device_code"]).json()["error"] == \
         "authorization_pending"
