@@ -25,6 +25,8 @@ from .hot_read import HotRead
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 KEY_AUTH_METHOD = "private_key_jwt"  # RFC 7523: an assertion signed by the client's own key
 CONFIDENTIAL_AUTH_METHODS = (*SECRET_AUTH_METHODS, KEY_AUTH_METHOD)
+# Where public clients are welcome too (they name themselves with client_id, RFC 6749 §2.3).
+ANY_AUTH_METHOD = (*CONFIDENTIAL_AUTH_METHODS, "none")
 # How long a rotated-out secret may keep working, at most (`rotate-secret --keep-old-for`).
 MAX_PREVIOUS_SECRET_SECONDS = 7 * 86400
 # A use of the previous secret is audited at most this often per client and worker: enough to

@@ -35,7 +35,7 @@ from ..models import AuthorizationCode
 from ..models import DeviceAuthorization
 from ..models import db
 from ..models import utcnow
-from ..models.client import CONFIDENTIAL_AUTH_METHODS
+from ..models.client import ANY_AUTH_METHOD
 from ..security.hashing import hash_secret
 from ..security.hashing import new_secret
 from .grants import IssuesTokens
@@ -123,7 +123,7 @@ class DeviceCodeGrant(IssuesTokens, grants.BaseGrant, grants.TokenEndpointMixin)
     """RFC 8628 §3.4-3.5 at the token endpoint."""
 
     GRANT_TYPE = GRANT_TYPE
-    TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = list(ANY_AUTH_METHOD)
 
     def validate_token_request(self) -> None:
         device_code = self.request.form.get("device_code")
@@ -137,12 +137,15 @@ class DeviceCodeGrant(IssuesTokens, grants.BaseGrant, grants.TokenEndpointMixin)
         ).scalar_one_or_none()
         if device is None or device.client_id != client.client_id or device.used_at:
             raise InvalidGrantError("The device_code is invalid, another client's, or used.")
-        if device.decision is None and device.expires_at <= utcnow():
+        if device.expires_at <= utcnow():
             raise ExpiredTokenError()
         if device.decision == "deny":
             raise AccessDeniedError()
         if device.decision is None:
             self._wait(device)
+        code = device.authorization_code
+        if code is None or code.user.disabled:  # the user was deleted or disabled since
+            raise AccessDeniedError()
         spent = db.session.execute(
             update(DeviceAuthorization)
             .where(DeviceAuthorization.id == device.id, DeviceAuthorization.used_at.is_(None))
@@ -152,8 +155,8 @@ class DeviceCodeGrant(IssuesTokens, grants.BaseGrant, grants.TokenEndpointMixin)
         if spent != 1:  # a parallel poll got the tokens
             raise InvalidGrantError("The device_code is invalid, another client's, or used.")
         self.request.client = client
-        self.request.user = device.authorization_code.user
-        self.request.authorization_code = device.authorization_code
+        self.request.user = code.user
+        self.request.authorization_code = code
         self.request.audience = requested_audience(
             self.request.form.getlist("resource"), client, granted=device.resources)
 

@@ -19,6 +19,7 @@ from flask import current_app
 from ..keys import ALGORITHM
 from ..models import RefreshToken
 from ..models import db
+from ..models.client import ANY_AUTH_METHOD
 from ..models.client import CONFIDENTIAL_AUTH_METHODS
 from ..security import audit
 from ..sessions import end_login_session
@@ -163,7 +164,7 @@ class RevocationEndpoint(DetectsTokenType, _RevocationEndpoint):
     token goes on the deny-list until it expires. Unknown or dead tokens: 200 all the same.
     Public clients may revoke their own tokens (a mobile app signing out)."""
 
-    CLIENT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
+    CLIENT_AUTH_METHODS = list(ANY_AUTH_METHOD)
 
     def revoke_token(self, token, request) -> None:
         if isinstance(token, RefreshToken):

@@ -22,6 +22,7 @@ from ..models import RefreshToken
 from ..models import TokenFamily
 from ..models import db
 from ..models import utcnow
+from ..models.client import ANY_AUTH_METHOD
 from ..models.client import CONFIDENTIAL_AUTH_METHODS
 from ..models.tokens import refresh_reuse_grace
 from ..security import audit
@@ -64,7 +65,7 @@ class IssuesTokens:
 
 
 class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = list(ANY_AUTH_METHOD)
 
     def issues_refresh_token(self, scope: str) -> bool:
         # Authlib passes include_refresh_token only when the client may use the refresh_token
@@ -189,7 +190,7 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
     may allow reuse for a few seconds after the first use (REFRESH_TOKEN_REUSE_GRACE_SECONDS),
     for clients that refresh from several tabs or retry a lost response."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = list(ANY_AUTH_METHOD)
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def issues_refresh_token(self, scope: str) -> bool:

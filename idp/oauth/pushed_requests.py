@@ -30,8 +30,6 @@ from ..security.hashing import new_secret
 
 URN_PREFIX = "urn:ietf:params:oauth:request_uri:"
 LIFETIME_SECONDS = 60  # RFC 9126 §2.2's example, and FAPI 2.0's limit of 600 s is far
-# The methods of the token endpoint; a public client names itself with client_id.
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 # What authenticates the client at /par, and is no part of the authorization request.
 CLIENT_AUTH_PARAMETERS = frozenset({"client_secret", "client_assertion",
                                     "client_assertion_type"})

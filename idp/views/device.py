@@ -20,6 +20,7 @@ from flask import url_for
 
 from ..models import Consent
 from ..models import db
+from ..models.client import ANY_AUTH_METHOD
 from ..oauth import device
 from ..oauth.claims import SCOPE_DESCRIPTIONS
 from ..oauth.server import authorization
@@ -43,9 +44,8 @@ def device_authorization():
     server = authorization()
     oauth_request = server.create_oauth2_request(request)
     try:
-        client = server.authenticate_client(
-            oauth_request, device.DeviceCodeGrant.TOKEN_ENDPOINT_AUTH_METHODS,
-            endpoint="device_authorization")
+        client = server.authenticate_client(oauth_request, list(ANY_AUTH_METHOD),
+                                            endpoint="device_authorization")
         if not client.check_grant_type(device.GRANT_TYPE):
             raise UnauthorizedClientError("The client may not use the device_code grant.")
         scope = _granted_scope(client, request.form.get("scope"))

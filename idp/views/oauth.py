@@ -24,6 +24,7 @@ from ..models import Client
 from ..models import Consent
 from ..models import PushedRequest
 from ..models import db
+from ..models.client import ANY_AUTH_METHOD
 from ..oauth import pushed_requests
 from ..oauth.claims import SCOPE_DESCRIPTIONS
 from ..oauth.server import authorization
@@ -277,7 +278,7 @@ def push_authorization_request():
     server = authorization()
     oauth_request = server.create_oauth2_request(request)
     try:
-        client = server.authenticate_client(oauth_request, pushed_requests.AUTH_METHODS,
+        client = server.authenticate_client(oauth_request, list(ANY_AUTH_METHOD),
                                             endpoint="par")
         params = pushed_requests.authorization_parameters(request.form)
         if params.setdefault("client_id", client.client_id) != client.client_id:

@@ -11,6 +11,7 @@ from flask import Response
 from flask import current_app
 from flask import request
 
+from ..models.client import ANY_AUTH_METHOD
 from ..models.client import CONFIDENTIAL_AUTH_METHODS
 from ..oauth import client_assertion
 from ..oauth import device
@@ -43,9 +44,9 @@ def discovery_document(issuer: str) -> dict:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "userinfo_signing_alg_values_supported": ["none"],
-        "token_endpoint_auth_methods_supported": [*CONFIDENTIAL_AUTH_METHODS, "none"],
+        "token_endpoint_auth_methods_supported": list(ANY_AUTH_METHOD),
         "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
-        "revocation_endpoint_auth_methods_supported": [*CONFIDENTIAL_AUTH_METHODS, "none"],
+        "revocation_endpoint_auth_methods_supported": list(ANY_AUTH_METHOD),
         **{f"{endpoint}_endpoint_auth_signing_alg_values_supported": client_assertion.ALGORITHMS
            for endpoint in ("token", "introspection", "revocation")},
         "code_challenge_methods_supported": ["S256"],

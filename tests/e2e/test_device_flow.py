@@ -185,3 +185,23 @@ def test_an_answer_after_the_session_ended_starts_over(provider, alice, tv_app):
     assert answer.status_code == 303 and answer.headers["Location"] == "/device"
     assert poll(provider, tv_app, codes["device_code"]).json()["error"] == \
         "authorization_pending"
+
+
+@pytest.mark.parametrize("command", [["users", "disable", "alice"],
+                                     ["users", "delete", "alice", "--yes"]])
+def test_an_approval_dies_with_its_user(provider, alice, tv_app, command):
+    codes = ask(provider, tv_app).json()
+    approve(provider, codes)
+    provider.idp(*command)
+    refused = poll(provider, tv_app, codes["device_code"])
+    assert refused.status_code == 400 and refused.json()["error"] == "access_denied"
+
+
+def test_an_approval_polled_after_the_codes_expired_is_refused(provider, alice, tv_app):
+    codes = ask(provider, tv_app).json()
+    approve(provider, codes)
+    with provider.app.app_context():
+        db.session.execute(db.update(DeviceAuthorization).values(
+            expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    assert poll(provider, tv_app, codes["device_code"]).json()["error"] == "expired_token"
