@@ -7,7 +7,6 @@ from pathlib import Path
 
 from flask import Flask
 from flask import abort
-from flask import current_app
 from flask import request
 from flask.sessions import SecureCookieSessionInterface
 from flask_migrate import Migrate
@@ -111,6 +110,8 @@ def build(app: Flask) -> None:
         csrf.exempt(view)
     app.before_request(_refuse_nul_characters)
     app.after_request(_security_headers)
+    if hsts := app.config["STRICT_TRANSPORT_SECURITY"]:  # an https issuer (config.py)
+        app.after_request(lambda response: _strict_transport_security(response, hsts))
 
 
 def _refuse_nul_characters():
@@ -130,9 +131,12 @@ def _names_and_values(params) -> list[str]:
     return [text for pair in params.items(multi=True) for text in pair]
 
 
+def _strict_transport_security(response, value: str):
+    response.headers.setdefault("Strict-Transport-Security", value)
+    return response
+
+
 def _security_headers(response):
-    if hsts := current_app.config["STRICT_TRANSPORT_SECURITY"]:
-        response.headers.setdefault("Strict-Transport-Security", hsts)
     if response.headers.get("Content-Type", "").startswith("text/html"):
         for name, value in PAGE_HEADERS.items():
             response.headers.setdefault(name, value)

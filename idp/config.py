@@ -154,7 +154,7 @@ def _derive(app: Flask) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session that holds it
         WTF_CSRF_SSL_STRICT=https,
         PREFERRED_URL_SCHEME="https" if https else "http",
-        # Derived once, so that each response only copies it (app.py).
+        # Derived once; app.py adds it to every response only where it is set.
         STRICT_TRANSPORT_SECURITY=(f"max-age={config['HSTS_SECONDS']}"
                                    if https and config["HSTS_SECONDS"] else None),
     )

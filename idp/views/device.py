@@ -117,18 +117,23 @@ def decide():
 
 def _pending_for(login, typed: str):
     """(the request the code names, None), or (None, a page that says why not). Wrong codes
-    are counted per user, as wrong passwords are: a code is guessable only by the thousand."""
+    are counted per user and per address, as wrong passwords are: one account, or many from
+    one address, cannot guess their way to someone else's code."""
     config = current_app.config
-    key = f"device:user:{login.user_id}"
-    if rate_limit.count_attempt(key, config["LOGIN_WINDOW_SECONDS"]) > config[
-            "LOGIN_MAX_FAILURES_PER_ACCOUNT"]:
-        audit.log("device.throttled", user_id=login.user_id)
+    window = config["LOGIN_WINDOW_SECONDS"]
+    user_key, ip_key = f"device:user:{login.user_id}", f"device:ip:{request.remote_addr}"
+    over_user = rate_limit.count_attempt(user_key, window) > config[
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT"]
+    over_ip = rate_limit.count_attempt(ip_key, window) > config["LOGIN_MAX_FAILURES_PER_IP"]
+    if over_user or over_ip:
+        audit.log("device.throttled", user_id=login.user_id, by="user" if over_user else "ip")
         return None, (_enter_again(TOO_MANY_CODES, typed), 429)
     pending = device.find_pending(typed)
     if pending is None:
         audit.log("device.code_refused", user_id=login.user_id)
         return None, (_enter_again(CODE_NOT_FOUND, typed), 400)
-    rate_limit.refund(key)
+    rate_limit.refund(user_key)
+    rate_limit.refund(ip_key)
     return pending, None
 
 

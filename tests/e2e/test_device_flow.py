@@ -16,6 +16,7 @@ from idp.models import DeviceAuthorization
 from idp.models import db
 from idp.models import utcnow
 
+from ..conftest import add_user
 from ..helpers import PASSWORD
 from ..helpers import csrf_token
 
@@ -205,3 +206,21 @@ def test_an_approval_polled_after_the_codes_expired_is_refused(provider, alice, 
             expires_at=utcnow() - timedelta(seconds=1)))
         db.session.commit()
     assert poll(provider, tv_app, codes["device_code"]).json()["error"] == "expired_token"
+
+
+def test_wrong_codes_from_one_address_are_limited_across_accounts(provider, tv_app):
+    limit = provider.app.config["LOGIN_MAX_FAILURES_PER_IP"]
+    per_account = provider.app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
+    statuses = []
+    for number in range(limit // per_account + 2):
+        add_user(provider.app, f"user{number}")
+        browser = requests.Session()
+        page = browser.get(urljoin(provider.url, "/login"))
+        browser.post(urljoin(provider.url, "/login"), data={
+            "username": f"user{number}", "password": PASSWORD,
+            "csrf_token": csrf_token(page.text)})
+        for _ in range(per_account):
+            form = browser.get(urljoin(provider.url, "/device")).text
+            statuses.append(browser.post(urljoin(provider.url, "/device"), data={
+                "user_code": "BBBB-BBBB", "csrf_token": csrf_token(form)}).status_code)
+    assert statuses.count(400) == limit and 429 in statuses
