@@ -43,6 +43,15 @@ def poll(provider, client_id, device_code) -> requests.Response:
         "grant_type": GRANT, "device_code": device_code, "client_id": client_id})
 
 
+def signed_in(provider, username="alice") -> requests.Session:
+    """The user's browser on their phone or laptop, signed in."""
+    browser = requests.Session()
+    page = browser.get(urljoin(provider.url, "/login"))
+    browser.post(urljoin(provider.url, "/login"), data={
+        "username": username, "password": PASSWORD, "csrf_token": csrf_token(page.text)})
+    return browser
+
+
 def approve(provider, codes, decision="allow", browser=None) -> requests.Response:
     """The user, on their phone: open the link the device shows, sign in, check the code,
     answer."""
@@ -142,10 +151,7 @@ def test_a_scope_the_client_is_not_allowed_is_refused(provider, tv_app):
 
 def test_wrong_codes_are_limited(provider, alice, tv_app):
     codes = ask(provider, tv_app).json()
-    browser = requests.Session()
-    page = browser.get(urljoin(provider.url, "/login"))
-    browser.post(urljoin(provider.url, "/login"), data={
-        "username": "alice", "password": PASSWORD, "csrf_token": csrf_token(page.text)})
+    browser = signed_in(provider)
     statuses = []
     for _ in range(provider.app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] + 1):
         form = browser.get(urljoin(provider.url, "/device")).text
@@ -163,10 +169,7 @@ def test_a_client_that_requires_two_step_sign_in_gets_no_password_only_answer(
     strict = provider.idp("clients", "create", "--name", "Living-room TV", "--public",
                           "--grant-type", "device_code", "--require-mfa")["client_id"]
     codes = ask(provider, strict).json()
-    browser = requests.Session()
-    page = browser.get(urljoin(provider.url, "/login"))
-    browser.post(urljoin(provider.url, "/login"), data={
-        "username": "alice", "password": PASSWORD, "csrf_token": csrf_token(page.text)})
+    browser = signed_in(provider)
     form = browser.get(codes["verification_uri_complete"]).text
     refused = browser.post(urljoin(provider.url, "/device"), data={
         "user_code": codes["user_code"], "csrf_token": csrf_token(form)})
@@ -175,10 +178,7 @@ def test_a_client_that_requires_two_step_sign_in_gets_no_password_only_answer(
 
 def test_an_answer_after_the_session_ended_starts_over(provider, alice, tv_app):
     codes = ask(provider, tv_app).json()
-    browser = requests.Session()
-    page = browser.get(urljoin(provider.url, "/login"))
-    browser.post(urljoin(provider.url, "/login"), data={
-        "username": "alice", "password": PASSWORD, "csrf_token": csrf_token(page.text)})
+    browser = signed_in(provider)
     form = browser.get(codes["verification_uri_complete"]).text
     provider.idp("users", "sign-out", "alice")  # e.g. from another device, meanwhile
     answer = browser.post(urljoin(provider.url, "/device/decide"), allow_redirects=False, data={
@@ -214,11 +214,7 @@ def test_wrong_codes_from_one_address_are_limited_across_accounts(provider, tv_a
     statuses = []
     for number in range(limit // per_account + 2):
         add_user(provider.app, f"user{number}")
-        browser = requests.Session()
-        page = browser.get(urljoin(provider.url, "/login"))
-        browser.post(urljoin(provider.url, "/login"), data={
-            "username": f"user{number}", "password": PASSWORD,
-            "csrf_token": csrf_token(page.text)})
+        browser = signed_in(provider, f"user{number}")
         for _ in range(per_account):
             form = browser.get(urljoin(provider.url, "/device")).text
             statuses.append(browser.post(urljoin(provider.url, "/device"), data={
