@@ -163,6 +163,8 @@ def use_keys(client: Client, jwks: dict | None, jwks_uri: str | None) -> None:
     client.token_endpoint_auth_method = KEY_AUTH_METHOD
     client.secret_hash = None
     client.end_previous_secret()
+
+
 grant_option = click.option(
     "--grant-type", "grant_types", multiple=True, type=click.Choice(GRANT_TYPES),
     callback=lambda ctx, param, values: tuple(
