@@ -11,9 +11,9 @@ clients with their secrets, and the browser tasks that sign in and consent on th
 pages. Keep the output as secret as the client secrets it holds.
 
 Plans to run (README of this folder): oidcc-basic-certification-test-plan,
-oidcc-config-certification-test-plan and oidcc-rp-initiated-logout-certification-test-plan,
-with server_metadata=discovery, client_registration=static_client,
-client_auth_type=client_secret_basic, response_type=code.
+oidcc-config-certification-test-plan, oidcc-rp-initiated-logout-certification-test-plan and
+oidcc-formpost-basic-certification-test-plan, with server_metadata=discovery,
+client_registration=static_client, client_auth_type=client_secret_basic, response_type=code.
 """
 
 from __future__ import annotations

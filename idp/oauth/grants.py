@@ -27,6 +27,7 @@ from ..models.client import CONFIDENTIAL_AUTH_METHODS
 from ..models.tokens import refresh_reuse_grace
 from ..security import audit
 from ..security.hashing import hash_secret
+from . import response_modes
 from .token_store import find_refresh_token
 from .token_store import revoke_families
 from .token_store import revoke_family
@@ -78,9 +79,10 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
         record_user_tokens(token, family)
 
     def validate_authorization_request(self) -> str:
-        """Authlib's checks, then RFC 8707 §2: each `resource` must be registered for the
-        client."""
+        """Authlib's checks, then the response_mode (response_modes.py), then RFC 8707 §2:
+        each `resource` must be registered for the client."""
         redirect_uri = super().validate_authorization_request()
+        response_modes.validate(self.request.payload.data, redirect_uri)
         try:
             requested_audience(self.request.payload.datalist.get("resource", []),
                                self.request.client)
@@ -88,6 +90,15 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
             error.redirect_uri = redirect_uri
             raise
         return redirect_uri
+
+    @staticmethod
+    def validate_no_multiple_request_parameter(request) -> None:
+        """RFC 6749 §3.1 for Authlib's five parameters, and for the response_mode, which
+        decides where the response goes."""
+        grants.AuthorizationCodeGrant.validate_no_multiple_request_parameter(request)
+        if len(request.payload.datalist.get("response_mode", [])) > 1:
+            raise InvalidRequestError("Multiple 'response_mode' in request.",
+                                      state=request.payload.state)
 
     def validate_token_request(self) -> None:
         super().validate_token_request()  # client, code of this client, redirect URI, PKCE

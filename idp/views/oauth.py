@@ -26,6 +26,7 @@ from ..models import PushedRequest
 from ..models import db
 from ..models.client import ANY_AUTH_METHOD
 from ..oauth import pushed_requests
+from ..oauth import response_modes
 from ..oauth.claims import SCOPE_DESCRIPTIONS
 from ..oauth.server import authorization
 from ..security import audit
@@ -62,6 +63,7 @@ def authorize():
     """Validate the request, then sign-in, then consent, then the code (OIDC Core §3.1.2)."""
     server = authorization()
     login = current_login()
+    pushed = None
     try:
         pushed = _pushed_request()
         grant = server.get_consent_grant(
@@ -69,7 +71,7 @@ def authorize():
             end_user=login.user if login else None)
         return _continue_authorization(grant, login, pushed)
     except OAuth2Error as error:
-        return _authorization_error(error)
+        return _authorization_error(error, pushed.params if pushed else request.values)
 
 
 def _pushed_request() -> PushedRequest | None:
@@ -127,7 +129,9 @@ def _continue_authorization(grant, login, pushed: PushedRequest | None = None):
         session.pop("pending_authz", None)
         _answered(pushed)
         audit.log("consent.denied", user_id=user.id, client_id=client.client_id)
-        return server.create_authorization_response(grant.request, grant=grant, grant_user=None)
+        response = server.create_authorization_response(grant.request, grant=grant,
+                                                        grant_user=None)
+        return _to_client(response, args, redirect_uri)
     if decision != "allow" and _needs_consent(client, user, scope, prompts):
         if "none" in prompts:
             raise ConsentRequiredError(redirect_uri=redirect_uri, state=payload.state)
@@ -151,7 +155,7 @@ def _continue_authorization(grant, login, pushed: PushedRequest | None = None):
                                   "sid": login.oidc_sid}
     response = server.create_authorization_response(grant.request, grant=grant, grant_user=user)
     audit.log("authorization.code_issued", user_id=user.id, client_id=client.client_id)
-    return response
+    return _to_client(response, args, redirect_uri)
 
 
 def _answered(pushed: PushedRequest | None) -> None:
@@ -229,7 +233,13 @@ def _park(args: dict, grant, authenticated: bool = False) -> None:
     }
 
 
-def _authorization_error(error: OAuth2Error):
+def _to_client(response, args, redirect_uri: str):
+    """The authorization response, sent as the request's response_mode asks."""
+    return response_modes.deliver(response, redirect_uri,
+                                  response_modes.requested(args, redirect_uri))
+
+
+def _authorization_error(error: OAuth2Error, args):
     """Redirect only to a validated redirect_uri (Authlib sets it only after checking it);
     otherwise show the error to the user (RFC 6749 §4.1.2.1)."""
     server = authorization()
@@ -238,7 +248,7 @@ def _authorization_error(error: OAuth2Error):
     if error.redirect_uri:
         response = server.handle_error_response(request, error)
         server.issuer_parameter.add_issuer_parameter(server, response)
-        return response
+        return _to_client(response, args, error.redirect_uri)
     return render_template("error.html", error=error.error,
                            description=error.get_error_description()), error.status_code
 

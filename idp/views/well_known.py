@@ -15,6 +15,7 @@ from ..models.client import ANY_AUTH_METHOD
 from ..models.client import CONFIDENTIAL_AUTH_METHODS
 from ..oauth import client_assertion
 from ..oauth import device
+from ..oauth import response_modes
 from ..oauth.claims import CLAIMS_SUPPORTED
 from ..oauth.claims import SUPPORTED_SCOPES
 from ..sessions import ACR_VALUES
@@ -38,7 +39,7 @@ def discovery_document(issuer: str) -> dict:
         "require_pushed_authorization_requests": False,
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": list(response_modes.SUPPORTED),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
                                   device.GRANT_TYPE],
         "subject_types_supported": ["public"],

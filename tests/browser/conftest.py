@@ -7,6 +7,7 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -40,11 +41,20 @@ def page(chromium):
 
 
 @contextlib.contextmanager
-def page_server(body: bytes):
+def page_server(body: bytes, posted: list | None = None):
     """One page at every path of a loopback origin of its own, served from a thread (a
-    relying party's page, the conformance suite's); yields the origin."""
+    relying party's page, the conformance suite's); yields the origin. With `posted`, a POST
+    gets the page too, and its path and form fields are appended there."""
 
     class Page(BaseHTTPRequestHandler):
+        def do_POST(self):
+            if posted is None:
+                self.send_error(405)
+                return
+            form = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            posted.append((self.path, {k: v[0] for k, v in parse_qs(form).items()}))
+            self.do_GET()
+
         def do_GET(self):
             self.send_response(200)
             self.send_header("Content-Type", "text/html")

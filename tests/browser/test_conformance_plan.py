@@ -26,10 +26,16 @@ TEST_USER_PASSWORD = "a passphrase only the suite types"
 
 
 @pytest.fixture
-def suite():
+def suite_posts() -> list:
+    return []
+
+
+@pytest.fixture
+def suite(suite_posts):
     """A stand-in for the suite on a loopback port (a route in the browser would not see the
-    provider's redirects to it). It marks a finished callback with id=submission_complete."""
-    with page_server(b"<p id='submission_complete'>done</p>") as origin:
+    provider's redirects to it). It marks a finished callback with id=submission_complete, and
+    keeps what the Form Post plan's responses POST to it."""
+    with page_server(b"<p id='submission_complete'>done</p>", suite_posts) as origin:
         yield origin
 
 
@@ -105,6 +111,20 @@ def test_the_browser_tasks_sign_in_and_consent_and_the_secret_redeems_the_code(
         "id_token_hint": tokens.json()["id_token"], "state": "s2",
         "post_logout_redirect_uri": f"{suite}/test/a/idp/post_logout_redirect"}))
     assert query_of(page.url) == {"state": "s2"}
+
+
+def test_the_browser_tasks_get_a_form_post_response_to_the_suite(live_server, suite, plan,
+                                                                  page, suite_posts):
+    """oidcc-formpost-basic-certification-test-plan: the same tasks, the response POSTed."""
+    callback = f"{suite}/test/a/idp/callback"
+    run_browser_tasks(page, plan["browser"][0], f"{live_server.url}/authorize?" + urlencode({
+        "response_type": "code", "client_id": plan["client"]["client_id"],
+        "redirect_uri": callback, "scope": "openid", "state": "s3", "nonce": "n3",
+        "code_challenge": pkce_pair()[1], "code_challenge_method": "S256",
+        "response_mode": "form_post"}))
+    assert page.url == callback
+    [(path, fields)] = suite_posts
+    assert path == "/test/a/idp/callback" and fields["state"] == "s3" and "code" in fields
 
 
 def test_the_sign_out_confirmation_task_gets_through_the_question(live_server, plan, page):

@@ -26,7 +26,7 @@ def test_oidcc_discovery_endpoint_verification(http):
     # Advertise only what works: request objects are refused, so say so explicitly.
     assert doc["request_parameter_supported"] is False
     assert doc["request_uri_parameter_supported"] is False
-    assert doc["response_modes_supported"] == ["query"]
+    assert doc["response_modes_supported"] == ["query", "fragment", "form_post"]
     assert {"sub", "name", "email"} <= set(doc["claims_supported"])
 
 

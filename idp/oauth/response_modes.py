@@ -1,0 +1,86 @@
+"""How the authorization response reaches the client: `response_mode` (OAuth 2.0 Multiple
+Response Type Encoding Practices §2.1, and OAuth 2.0 Form Post Response Mode).
+
+- `query`, the default for `response_type=code`: a redirect with the parameters in the query.
+- `fragment`: a redirect with them in the fragment, which the browser never sends to a
+  server (single-page apps read it from `location.hash`).
+- `form_post`: a page that POSTs them to the redirect URI, so they stay out of the browser's
+  history, the client's access logs and any Referer (ASP.NET Core and others ask for it by
+  default).
+
+The response is built once, by Authlib, as a query redirect with `iss` added (RFC 9207);
+`deliver` re-encodes it. Errors follow the mode too, except an error about the mode itself,
+which goes the default way.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from urllib.parse import parse_qsl
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from flask import Response
+from flask import redirect
+from flask import render_template
+
+DEFAULT = "query"
+SUPPORTED = ("query", "fragment", "form_post")
+
+# The form_post page's one script: submit the form on load. It is allowed by its hash, so the
+# page's Content-Security-Policy admits no other script (and no inline handler).
+SUBMIT_SCRIPT = 'document.getElementById("response").submit();'
+SUBMIT_SCRIPT_HASH = "sha256-" + base64.b64encode(
+    hashlib.sha256(SUBMIT_SCRIPT.encode()).digest()).decode()
+
+
+def requested(params, redirect_uri: str | None) -> str:
+    """The mode the request asks for, where it is one this redirect URI can take; otherwise
+    the default, the way an error about it is sent."""
+    mode = params.get("response_mode") or DEFAULT
+    if mode not in SUPPORTED or (mode == "form_post" and not _is_web(redirect_uri)):
+        return DEFAULT
+    return mode
+
+
+def validate(params, redirect_uri: str) -> None:
+    """Part of checking an authorization request, at /authorize and /par."""
+    mode = params.get("response_mode") or DEFAULT
+    if mode not in SUPPORTED:
+        raise InvalidRequestError(
+            "response_mode must be one of: " + ", ".join(SUPPORTED) + ".",
+            redirect_uri=redirect_uri, state=params.get("state"))
+    if mode == "form_post" and not _is_web(redirect_uri):
+        # A browser cannot POST a form to an app's own URI scheme.
+        raise InvalidRequestError(
+            "response_mode=form_post needs an https or http redirect_uri.",
+            redirect_uri=redirect_uri, state=params.get("state"))
+
+
+def deliver(response: Response, redirect_uri: str, mode: str) -> Response:
+    """Authlib's query redirect to `redirect_uri`, sent the way `mode` says instead."""
+    if mode == DEFAULT or not response.location:
+        return response
+    params = response_parameters(response.location, redirect_uri)
+    if mode == "fragment":
+        return redirect(f"{redirect_uri}#{urlencode(params)}", code=302)
+    page = Response(render_template("oauth/form_post.html", action=redirect_uri, params=params,
+                                    submit_script=SUBMIT_SCRIPT))
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(redirect_uri))
+    page.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src '{SUBMIT_SCRIPT_HASH}'; style-src 'unsafe-inline'; "
+        f"form-action {origin}; frame-ancestors 'none'; base-uri 'none'")
+    return page
+
+
+def response_parameters(location: str, redirect_uri: str) -> list[tuple[str, str]]:
+    """The parameters a query redirect added to the redirect URI: Authlib appends them after
+    the URI's own query parameters, which a registered URI may have (RFC 6749 §3.1.2)."""
+    own = parse_qsl(urlsplit(redirect_uri).query, keep_blank_values=True)
+    return parse_qsl(urlsplit(location).query, keep_blank_values=True)[len(own):]
+
+
+def _is_web(redirect_uri: str | None) -> bool:
+    return bool(redirect_uri) and urlsplit(redirect_uri).scheme in ("https", "http")
