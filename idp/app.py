@@ -38,11 +38,12 @@ PAGE_HEADERS = {
 
 
 # Browser apps (public clients on a page of their own origin) call these with fetch(): a code
-# and its verifier, a bearer token, a token to revoke. None of them uses cookies, so any origin
-# may read the answer, and credentialed requests stay refused. /authorize is never among them
-# (draft-ietf-oauth-browser-based-apps; RFC 9700 §4.2.4). JWKS and discovery set their own.
+# and its verifier, a bearer token, a token to revoke, a pushed request, a registration. None
+# of them uses cookies, so any origin may read the answer, and credentialed requests stay
+# refused. /authorize is never among them (draft-ietf-oauth-browser-based-apps; RFC 9700
+# §4.2.4). JWKS and discovery set their own.
 CORS_ENDPOINTS = frozenset({"oauth.token", "oauth.userinfo", "oauth.revoke",
-                            "oauth.push_authorization_request"})
+                            "oauth.push_authorization_request", "registration.register"})
 CORS_PREFLIGHT_HEADERS = (
     ("Access-Control-Allow-Methods", "GET, POST"),
     ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
@@ -86,6 +87,7 @@ def build(app: Flask) -> None:
     from .views import health
     from .views import oauth
     from .views import password_reset
+    from .views import registration
     from .views import well_known
 
     app.register_blueprint(well_known.bp)
@@ -96,6 +98,7 @@ def build(app: Flask) -> None:
     app.register_blueprint(email_verification.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(device.bp)
+    app.register_blueprint(registration.bp)
     errors.register(app)
     # Pages offer what needs mail (a password-reset link, an address confirmation) only with it.
     app.context_processor(lambda: {"mail_enabled": notices.enabled()})
@@ -106,7 +109,7 @@ def build(app: Flask) -> None:
     csrf.exempt(well_known.bp)  # GET only, and the cheapest exemption to check
     for view in (oauth.token, oauth.userinfo, oauth.end_session, oauth.authorize,
                  oauth.introspect, oauth.revoke, oauth.push_authorization_request,
-                 device.device_authorization):
+                 device.device_authorization, registration.register):
         csrf.exempt(view)
     app.before_request(_refuse_nul_characters)
     app.after_request(_security_headers)

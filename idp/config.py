@@ -40,7 +40,7 @@ WHOLE_NUMBER_RANGES = {
     "REFRESH_TOKEN_REUSE_GRACE_SECONDS": (0, 300),
     **{name: (1, 1_000_000) for name in (
         "MFA_MAX_FAILURES", "LOGIN_MAX_FAILURES_PER_ACCOUNT", "LOGIN_MAX_FAILURES_PER_IP",
-        "CLIENT_AUTH_MAX_FAILURES")},
+        "CLIENT_AUTH_MAX_FAILURES", "CLIENT_REGISTRATION_MAX_PER_IP")},
     "AUTHORIZATION_CODE_TTL_SECONDS": (1, 600),
     "PASSWORD_RESET_TTL_SECONDS": (60, 86400),  # a minute to a day
     "EMAIL_VERIFICATION_TTL_SECONDS": (60, 7 * 86400),  # a minute to a week
@@ -52,6 +52,7 @@ WHOLE_NUMBER_RANGES = {
     "HSTS_SECONDS": (0, 2 * 365 * 86400),  # two years, the most browsers' preload lists ask
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+CLIENT_REGISTRATION_MODES = ("off", "token", "open")
 
 
 class ConfigError(Exception):
@@ -214,6 +215,7 @@ def validate(config: Any) -> None:
         raise ConfigError(f"IDP_KEY_SIZE must be 2048, 3072 or 4096, not {config['KEY_SIZE']}")
     _validate_argon2(config)
     _validate_mail(config)
+    _validate_client_registration(config)
     if str(config["LOG_LEVEL"]).upper() not in LOG_LEVELS:
         raise ConfigError(f"IDP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
                           f"not {config['LOG_LEVEL']!r}")
@@ -240,6 +242,16 @@ def _validate_argon2(config: Any) -> None:
             f"argon2id at {memory:,} KiB and {passes} passes is below OWASP's minimum for "
             "production: IDP_ARGON2_MEMORY_COST_KIB at least 7,168 and, times "
             "IDP_ARGON2_TIME_COST, at least 35,840")
+
+
+def _validate_client_registration(config: Any) -> None:
+    mode = config["CLIENT_REGISTRATION"]
+    if mode not in CLIENT_REGISTRATION_MODES:
+        raise ConfigError("IDP_CLIENT_REGISTRATION must be one of "
+                          f"{', '.join(CLIENT_REGISTRATION_MODES)}, not {mode!r}")
+    if mode == "token" and len(config["CLIENT_REGISTRATION_TOKEN"]) < 32:
+        raise ConfigError("IDP_CLIENT_REGISTRATION=token needs IDP_CLIENT_REGISTRATION_TOKEN, "
+                          "a random string of at least 32 characters")
 
 
 def _validate_mail(config: Any) -> None:

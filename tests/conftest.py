@@ -225,11 +225,17 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(tmp_path, signing_keys_dir):
+def live_config() -> dict:
+    """Settings of the live server beyond the tests' own; a test module may override this."""
+    return {}
+
+
+@pytest.fixture
+def live_server(tmp_path, signing_keys_dir, live_config):
     """The provider on a real socket at 127.0.0.1, its issuer matching its address."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = make_app(tmp_path, signing_keys_dir, issuer=url)
+    app = make_app(tmp_path, signing_keys_dir, issuer=url, **live_config)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from flask.cli import FlaskGroup
@@ -20,11 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import create_app
-from ..config import LOOPBACK_HOSTS
 from ..config import ConfigError
 from ..models import Client
 from ..models import User
 from ..models import db
+from ..models.client import problem_with_client_uri
 from ..models.user import problem_with_text
 from ..security.passwords import PasswordPolicyError
 from ..security.passwords import hash_password
@@ -93,29 +92,7 @@ def emit(data: Any, as_json: bool, text: str) -> None:
 
 
 def validate_redirect_uri(uri: str) -> str:
-    """RFC 9700 §2.6, §4.1.3 and RFC 8252: https; http only on loopback; a private-use scheme
-    (with a dot, e.g. com.example.app:/cb) for native apps; never a fragment or userinfo."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        raise click.BadParameter(f"{uri!r} is not a URI") from None
-    problem = None
-    if not uri.isprintable() or any(character.isspace() for character in uri):
-        problem = "must not contain spaces or control characters"
-    elif not parts.scheme:
-        problem = "is not an absolute URI"
-    elif parts.fragment or "#" in uri:
-        problem = "must not contain a fragment"
-    elif "@" in parts.netloc:
-        problem = "must not contain user information"
-    elif parts.scheme == "https":
-        problem = None if parts.hostname else "has no host"
-    elif parts.scheme == "http":
-        problem = None if parts.hostname in LOOPBACK_HOSTS else "uses http on a non-loopback host"
-    elif "." not in parts.scheme:
-        problem = ("uses a scheme that is neither https nor a private-use scheme like "
-                   "com.example.app")
-    if problem:
+    if problem := problem_with_client_uri(uri):
         raise click.BadParameter(f"{uri!r} {problem}")
     return uri
 

@@ -48,7 +48,8 @@ def client_view(client: Client) -> dict:
             "grant_types": client.grant_types, "scope": client.scope,
             "audiences": client.audiences, "introspect_any": client.introspect_any,
             "require_mfa": client.require_mfa, "require_par": client.require_par,
-            "first_party": client.first_party, "created_at": client.created_at,
+            "first_party": client.first_party, "self_registered": client.self_registered,
+            "created_at": client.created_at,
             "rotation_overlap_ends_at": (client.previous_secret_expires_at
                                            if client.previous_secret_live else None)}
 

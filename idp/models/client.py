@@ -7,6 +7,7 @@ import secrets
 import time
 from datetime import datetime
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749 import scope_to_list
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
+from ..config import LOOPBACK_HOSTS
 from ..security import audit
 from ..security.hashing import hash_secret
 from ..security.hashing import secret_matches
@@ -152,6 +154,9 @@ class Client(db.Model, ClientRules):
     jwks_uri: Mapped[str | None] = mapped_column(db.Text)
     # First-party clients are the operator's own apps: the consent page is skipped.
     first_party: Mapped[bool] = mapped_column(default=False)
+    # Registered by the client itself at /register (RFC 7591), not by the operator: its name
+    # and URIs are its own claims, which the consent page says.
+    self_registered: Mapped[bool] = mapped_column(default=False)
     # Users must sign in with a second factor (enrolling one first if they have none).
     require_mfa: Mapped[bool] = mapped_column(default=False)
     # Authorization requests must come pushed to /par (RFC 9126 §6), never in the browser's URL.
@@ -200,6 +205,32 @@ def loopback_without_port(uri: str) -> str | None:
     if match is None or (match[2] is not None and not 0 < int(match[2]) < 65536):
         return None
     return f"http://{match[1]}{uri[match.end():]}"
+
+
+def problem_with_client_uri(uri: str) -> str | None:
+    """What is wrong with a URI a client registers (redirect, post-logout, back-channel, keys),
+    after "the URI": RFC 9700 §2.6, §4.1.3 and RFC 8252: https; http only on loopback; a
+    private-use scheme (with a dot, e.g. com.example.app:/cb) for native apps; never a fragment
+    or user information."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return "is not a URI"
+    if not uri.isprintable() or any(character.isspace() for character in uri):
+        return "must not contain spaces or control characters"
+    if not parts.scheme:
+        return "is not an absolute URI"
+    if parts.fragment or "#" in uri:
+        return "must not contain a fragment"
+    if "@" in parts.netloc:
+        return "must not contain user information"
+    if parts.scheme == "https":
+        return None if parts.hostname else "has no host"
+    if parts.scheme == "http":
+        return None if parts.hostname in LOOPBACK_HOSTS else "uses http on a non-loopback host"
+    if "." not in parts.scheme:
+        return "uses a scheme that is neither https nor a private-use scheme like com.example.app"
+    return None
 
 
 def _audit_previous_secret_use(client_id: str) -> None:

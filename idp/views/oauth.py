@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from authlib.consts import default_json_headers
 from authlib.oauth2 import OAuth2Error
@@ -142,6 +143,8 @@ def _continue_authorization(grant, login, pushed: PushedRequest | None = None):
             user=user,
             scopes=[(s, SCOPE_DESCRIPTIONS.get(s, s)) for s in scope.split()],
             resources=args.get("resource", []),  # RFC 8707: where the tokens will be usable
+            # Where the answer goes: for a self-registered client, the one thing checked.
+            redirect_host=urlsplit(redirect_uri).netloc or urlsplit(redirect_uri).scheme,
         )
 
     session.pop("pending_authz", None)

@@ -23,8 +23,9 @@ from ..sessions import ACR_VALUES
 bp = Blueprint("well_known", __name__)
 
 
-def discovery_document(issuer: str) -> dict:
-    """Only what works: everything listed here is accepted at run time, nothing else is."""
+def discovery_document(issuer: str, registration: bool = False) -> dict:
+    """Only what works: everything listed here is accepted at run time, nothing else is.
+    `registration`: dynamic client registration is on (IDP_CLIENT_REGISTRATION)."""
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
@@ -36,6 +37,7 @@ def discovery_document(issuer: str) -> dict:
         "revocation_endpoint": f"{issuer}/revoke",
         "pushed_authorization_request_endpoint": f"{issuer}/par",
         "device_authorization_endpoint": f"{issuer}/device_authorization",
+        **({"registration_endpoint": f"{issuer}/register"} if registration else {}),
         "require_pushed_authorization_requests": False,
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
@@ -97,7 +99,9 @@ def _headers(etag: str, max_age: int) -> tuple[tuple[str, str], ...]:
 def openid_configuration():
     return _cached_json(
         "discovery",
-        lambda: json.dumps(discovery_document(current_app.config["ISSUER"])).encode(),
+        lambda: json.dumps(discovery_document(
+            current_app.config["ISSUER"],
+            registration=current_app.config["CLIENT_REGISTRATION"] != "off")).encode(),
     )
 
 

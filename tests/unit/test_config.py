@@ -169,12 +169,21 @@ def test_development_secrets_are_generated_once(tmp_path, signing_keys_dir, name
     ("ARGON2_PARALLELISM", "0", "between 1 and 255"),
     ("ARGON2_MEMORY_COST_KIB", "0", "between 8 and"),
     ("LOG_LEVEL", "LOUD", "one of DEBUG, INFO"),
+    ("CLIENT_REGISTRATION", "yes", "one of off, token, open"),
+    ("CLIENT_REGISTRATION_MAX_PER_IP", "0", "between 1 and"),
 ])
 def test_a_setting_out_of_range_is_one_clear_error(tmp_path, monkeypatch, name, value, message):
     monkeypatch.setenv(f"IDP_{name}", value)
     with pytest.raises(ConfigError, match=message) as info:
         create_app(config(tmp_path))
     assert f"IDP_{name}" in str(info.value)
+
+
+def test_registration_with_a_token_needs_a_long_token(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDP_CLIENT_REGISTRATION", "token")
+    monkeypatch.setenv("IDP_CLIENT_REGISTRATION_TOKEN", "short")
+    with pytest.raises(ConfigError, match="IDP_CLIENT_REGISTRATION_TOKEN, a random string"):
+        create_app(config(tmp_path))
 
 
 def test_argon2_needs_8_kib_a_lane(tmp_path):

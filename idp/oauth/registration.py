@@ -1,0 +1,190 @@
+"""Dynamic client registration (RFC 7591): an application registers itself by POSTing its
+metadata to /register, where the operator allows it (`IDP_CLIENT_REGISTRATION`).
+
+What a self-registered client may be is narrower than what the operator can register with
+`idp clients create`: it signs users in with the authorization code grant (PKCE, as every
+client), and may refresh; it is never first-party, so the consent page always asks, and says
+that the name is the client's own claim. It cannot name a URL the provider itself would call
+(`jwks_uri`, and `backchannel_logout_uri` unless it holds the initial access token): with open
+registration, anyone could make the provider send requests into its own network.
+
+Metadata this provider does not use (logo_uri, client_uri, contacts, software_id...) is
+ignored and not echoed back (RFC 7591 §2). Registration management (RFC 7592) is not offered:
+the operator changes or deletes a client with `idp clients`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from authlib.oauth2 import OAuth2Error
+
+from ..models import Client
+from ..models.client import KEY_AUTH_METHOD
+from ..models.client import problem_with_client_uri
+from ..models.user import problem_with_text
+from .claims import SUPPORTED_SCOPES
+from .client_keys import problem_with_jwks
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", KEY_AUTH_METHOD, "none")
+GRANT_TYPES = ("authorization_code", "refresh_token")
+DEFAULT_SCOPE = "openid profile email"
+MAX_URIS = 20  # of each kind
+MAX_URI_LENGTH = 2000
+NAME_MAX_LENGTH = 200
+
+
+class InvalidClientMetadata(OAuth2Error):
+    error = "invalid_client_metadata"
+
+
+class InvalidRedirectUri(OAuth2Error):
+    error = "invalid_redirect_uri"
+
+
+def client_from(metadata, with_token: bool) -> tuple[Client, str]:
+    """A new client (not yet added to the session) as `metadata` describes it, and the
+    token_endpoint_auth_method it asked for; InvalidClientMetadata or InvalidRedirectUri."""
+    if not isinstance(metadata, dict):
+        raise InvalidClientMetadata("The request body must be a JSON object of client metadata.")
+    redirect_uris = _uris(metadata, "redirect_uris", InvalidRedirectUri, required=True)
+    logout_uris = _uris(metadata, "post_logout_redirect_uris", InvalidClientMetadata)
+    grant_types = _strings(metadata, "grant_types", ["authorization_code"])
+    if "authorization_code" not in grant_types or not set(grant_types) <= set(GRANT_TYPES):
+        raise InvalidClientMetadata("grant_types may be authorization_code, with "
+                                    "refresh_token; other grants are registered by the operator.")
+    if _strings(metadata, "response_types", ["code"]) != ["code"]:
+        raise InvalidClientMetadata("response_types may only be code.")
+    method = _string(metadata, "token_endpoint_auth_method") or "client_secret_basic"
+    if method not in AUTH_METHODS:
+        raise InvalidClientMetadata("token_endpoint_auth_method must be one of: "
+                                    + ", ".join(AUTH_METHODS) + ".")
+    client = Client(
+        name=_name(metadata, redirect_uris[0]),
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=logout_uris,
+        backchannel_logout_uri=_backchannel_logout_uri(metadata, with_token),
+        grant_types=grant_types,
+        scope=_scope(metadata, grant_types),
+        token_endpoint_auth_method="none" if method == "none" else "client_secret_basic",
+        self_registered=True,
+    )
+    _keys(metadata, client, method)
+    return client, method
+
+
+def registration_response(client: Client, method: str, secret: str | None) -> dict:
+    """RFC 7591 §3.2.1: the client's id, its secret if it has one (shown this once), and its
+    metadata as registered."""
+    body = {
+        "client_id": client.client_id,
+        "client_id_issued_at": int(client.created_at.timestamp()),
+        "client_name": client.name,
+        "redirect_uris": list(client.redirect_uris),
+        "grant_types": list(client.grant_types),
+        "response_types": ["code"],
+        "token_endpoint_auth_method": method,
+        "scope": client.scope,
+    }
+    if secret is not None:
+        body.update(client_secret=secret, client_secret_expires_at=0)  # 0: never
+    if client.post_logout_redirect_uris:
+        body["post_logout_redirect_uris"] = list(client.post_logout_redirect_uris)
+    if client.backchannel_logout_uri:
+        body["backchannel_logout_uri"] = client.backchannel_logout_uri
+    if client.jwks:
+        body["jwks"] = client.jwks
+    return body
+
+
+def _uris(metadata: dict, name: str, error, required: bool = False) -> list[str]:
+    uris = _strings(metadata, name, [])
+    if required and not uris:
+        raise error(f"{name} must name at least one URI.")
+    if len(uris) > MAX_URIS:
+        raise error(f"{name} may name at most {MAX_URIS} URIs.")
+    for uri in uris:
+        problem = ("is longer than 2000 characters" if len(uri) > MAX_URI_LENGTH
+                   else problem_with_client_uri(uri))
+        if problem:
+            # The URI itself is not repeated: it is the caller's text.
+            raise error(f"A URI of {name} {problem}.")
+    return list(dict.fromkeys(uris))
+
+
+def _name(metadata: dict, first_redirect_uri: str) -> str:
+    """client_name, or, without one, where the client's first redirect URI points."""
+    name = _string(metadata, "client_name")
+    if name is None:
+        parts = urlsplit(first_redirect_uri)
+        name = parts.netloc or parts.scheme
+    if problem := problem_with_text(name, NAME_MAX_LENGTH):
+        raise InvalidClientMetadata(f"client_name {problem}.")
+    return name
+
+
+def _scope(metadata: dict, grant_types: list[str]) -> str:
+    """The scopes asked, each one this provider knows; without any, the default ones, and
+    offline_access with the refresh_token grant (which needs it, OIDC Core §11)."""
+    scope = _string(metadata, "scope")
+    if scope is None:
+        scopes = DEFAULT_SCOPE.split() + (["offline_access"]
+                                          if "refresh_token" in grant_types else [])
+    else:
+        scopes = list(dict.fromkeys(scope.split()))
+        if unknown := [s for s in scopes if s not in SUPPORTED_SCOPES]:
+            raise InvalidClientMetadata(f"scope names {len(unknown)} unknown scope(s); the "
+                                        "provider's are in scopes_supported.")
+        if "refresh_token" in grant_types and "offline_access" not in scopes:
+            raise InvalidClientMetadata("The refresh_token grant needs offline_access in scope.")
+    return " ".join(scopes)
+
+
+def _backchannel_logout_uri(metadata: dict, with_token: bool) -> str | None:
+    uri = _string(metadata, "backchannel_logout_uri")
+    if uri is None:
+        return None
+    if not with_token:
+        raise InvalidClientMetadata("backchannel_logout_uri needs an initial access token: "
+                                    "the provider would call it.")
+    problem = problem_with_client_uri(uri) or (
+        None if urlsplit(uri).scheme in ("https", "http") else "is not an https URL")
+    if problem:
+        raise InvalidClientMetadata(f"backchannel_logout_uri {problem}.")
+    return uri
+
+
+def _keys(metadata: dict, client: Client, method: str) -> None:
+    """private_key_jwt (RFC 7523): the client's public keys, given inline; never a jwks_uri,
+    which the provider would fetch."""
+    if "jwks_uri" in metadata:
+        raise InvalidClientMetadata("jwks_uri is not accepted here: give the keys as jwks.")
+    jwks = metadata.get("jwks")
+    if method != KEY_AUTH_METHOD:
+        if jwks is not None:
+            raise InvalidClientMetadata("jwks is for token_endpoint_auth_method "
+                                        "private_key_jwt.")
+        return
+    if jwks is None:
+        raise InvalidClientMetadata("private_key_jwt needs the client's public keys in jwks.")
+    if problem := problem_with_jwks(jwks):
+        # RFC 6749 §5.2 allows no double quote in a description.
+        raise InvalidClientMetadata(f"jwks: {problem}.".replace('"', "'"))
+    client.jwks = jwks
+    client.token_endpoint_auth_method = KEY_AUTH_METHOD
+
+
+def _string(metadata: dict, name: str) -> str | None:
+    value = metadata.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidClientMetadata(f"{name} must be a string.")
+    return value
+
+
+def _strings(metadata: dict, name: str, default: list[str]) -> list[str]:
+    value = metadata.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidClientMetadata(f"{name} must be an array of strings.")
+    return value

@@ -1,0 +1,98 @@
+"""/register: dynamic client registration (RFC 7591; the rules are in oauth/registration.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from authlib.consts import default_json_headers
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import request
+
+from ..models import db
+from ..oauth import registration
+from ..oauth.server import authorization
+from ..security import audit
+from ..security import rate_limit
+
+bp = Blueprint("registration", __name__)
+MAX_BODY_BYTES = 256 * 1024  # forty URIs of 2,000 characters and a key set fit
+
+
+class InvalidToken(OAuth2Error):
+    """RFC 7591 §3 and RFC 6750 §3.1: the initial access token is missing or wrong."""
+
+    error = "invalid_token"
+    status_code = 401
+    description = "Registration needs the initial access token: Authorization: Bearer ..."
+
+    def get_headers(self):
+        return [*super().get_headers(), ("WWW-Authenticate", 'Bearer error="invalid_token"')]
+
+
+class TooManyRegistrations(OAuth2Error):
+    error = "invalid_request"
+    status_code = 429
+    description = "Too many registrations from this address. Try again later."
+
+
+def enabled() -> bool:
+    return current_app.config["CLIENT_REGISTRATION"] != "off"
+
+
+@bp.post("/register")
+def register():
+    config = current_app.config
+    if not enabled():
+        abort(404)
+    server = authorization()
+    try:
+        # Counted before anything is checked, failures included: a guess at the token costs
+        # as much as a registration.
+        if rate_limit.count_attempt(f"register:ip:{request.remote_addr}",
+                                    config["LOGIN_WINDOW_SECONDS"]) > config[
+                                        "CLIENT_REGISTRATION_MAX_PER_IP"]:
+            raise TooManyRegistrations()
+        with_token = _initial_access_token_given()
+        if config["CLIENT_REGISTRATION"] == "token" and not with_token:
+            raise InvalidToken()
+        client, method = registration.client_from(_metadata(), with_token)
+    except OAuth2Error as error:
+        audit.log("client.registration_rejected", error=error.error)
+        return server.handle_error_response(None, error)
+    secret = None if client.is_public or client.uses_keys else client.set_secret()
+    db.session.add(client)
+    db.session.commit()
+    audit.log("client.registered", client_id=client.client_id,
+              auth_method=client.token_endpoint_auth_method, with_token=with_token)
+    return server.handle_response(201, registration.registration_response(client, method, secret),
+                                  default_json_headers)
+
+
+def _metadata():
+    """The JSON body, read no further than MAX_BODY_BYTES; None if it is not JSON."""
+    if not request.is_json:
+        return None
+    body = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise registration.InvalidClientMetadata(
+            f"The client metadata is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+        return None
+
+
+def _initial_access_token_given() -> bool:
+    """The request carries the configured initial access token. Compared as digests, in
+    constant time: neither its text nor its length shows in the timing."""
+    expected = current_app.config["CLIENT_REGISTRATION_TOKEN"]
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if not expected or scheme.lower() != "bearer" or not given:
+        return False
+    return hmac.compare_digest(hashlib.sha256(given.strip().encode()).digest(),
+                               hashlib.sha256(expected.encode()).digest())
