@@ -13,6 +13,8 @@ from ..models import Client
 from ..models import db
 from ..models.client import KEY_AUTH_METHOD
 from ..models.client import MAX_PREVIOUS_SECRET_SECONDS
+from ..models.client import PUBLIC_SUBJECTS
+from ..models.client import SUBJECT_TYPES
 from ..oauth import client_keys
 from ..oauth import device
 from ..security import audit
@@ -49,6 +51,7 @@ def client_view(client: Client) -> dict:
             "audiences": client.audiences, "introspect_any": client.introspect_any,
             "require_mfa": client.require_mfa, "require_par": client.require_par,
             "first_party": client.first_party, "self_registered": client.self_registered,
+            "subject_type": client.subject_type, "sector_identifier": client.sector_identifier,
             "created_at": client.created_at,
             "rotation_overlap_ends_at": (client.previous_secret_expires_at
                                            if client.previous_secret_live else None)}
@@ -77,6 +80,8 @@ def check_client(client: Client) -> None:
                                        "device_code grant: add one")
         if "offline_access" not in client.scope.split():
             raise click.ClickException("the refresh_token grant needs offline_access in --scope")
+    if problem := client.settle_sector():
+        raise click.ClickException(problem)
 
 
 def validate_audience(ctx, param, values):
@@ -201,10 +206,14 @@ require_mfa_option = click.option(
 @backchannel_option
 @jwks_option
 @click.option("--first-party", is_flag=True, help="The operator's own app: no consent page.")
+@click.option("--subject-type", type=click.Choice(SUBJECT_TYPES), default=PUBLIC_SUBJECTS,
+              show_default=True,
+              help="pairwise: users get a `sub` of their own for this client's sector, the one "
+                   "host of its redirect URIs (OIDC Core §8); fixed once registered.")
 @json_option
 def clients_create(name, redirect_uris, public, grant_types, scope, audiences, introspect_any,
                    require_mfa, require_par, logout_uris, backchannel_logout_uri, jwks, jwks_uri,
-                   first_party, as_json):
+                   first_party, subject_type, as_json):
     """Register a client; a confidential client's secret is printed once (none is made for a
     client with --jwks-file or --jwks-uri)."""
     grant_types = list(grant_types or ["authorization_code"])
@@ -218,7 +227,7 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
                     introspect_any=bool(introspect_any), require_mfa=bool(require_mfa),
                     require_par=bool(require_par),
                     token_endpoint_auth_method="none" if public else "client_secret_basic",
-                    first_party=first_party)
+                    first_party=first_party, subject_type=subject_type)
     if jwks or jwks_uri:
         use_keys(client, jwks, jwks_uri)
     check_client(client)

@@ -11,9 +11,11 @@ from ..models import TokenFamily
 from ..models import User
 from ..models import db
 from ..models import utcnow
+from ..models.client import PUBLIC_SUBJECTS
 from ..models.user import EMAIL_MAX_LENGTH
 from ..models.user import NAME_MAX_LENGTH
 from ..models.user import problem_with_email
+from ..oauth.subjects import subject_for
 from ..security import audit
 from ..security import mailed_links
 from ..security import notices
@@ -26,6 +28,7 @@ from ..sessions import sign_out_everywhere
 from . import check_text
 from . import commit
 from . import emit
+from . import get_client
 from . import get_user
 from . import json_option
 from . import read_password
@@ -102,6 +105,28 @@ def users_show(username, as_json):
     emit(view, as_json, "\n".join(
         f"{key}: {', '.join(value) if isinstance(value, list) else value}"
         for key, value in view.items()))
+
+
+@users.command("whois")
+@click.argument("sub")
+@click.option("--client", "client_id", help="The client that knows the user by SUB, where it "
+              "is a pairwise one (OIDC Core §8.1).")
+@json_option
+def users_whois(sub, client_id, as_json):
+    """The user a `sub` names: a public one, or, with --client, a pairwise one of that client
+    (what its support desk quotes)."""
+    client = get_client(client_id) if client_id else None
+    if client is None or client.subject_type == PUBLIC_SUBJECTS:
+        user = User.by_subject(sub)
+    else:  # a pairwise sub cannot be reversed: compute each user's until one matches
+        users = db.session.execute(
+            db.select(User).execution_options(yield_per=1000)).scalars()
+        user = next((candidate for candidate in users if subject_for(candidate, client) == sub),
+                    None)
+    if user is None:
+        raise click.ClickException("no user has this sub" + (" for this client" if client
+                                                             else ""))
+    emit(user_view(user), as_json, f"{user.username} (sub {user.subject})")
 
 
 @users.command("update")

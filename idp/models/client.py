@@ -29,6 +29,8 @@ KEY_AUTH_METHOD = "private_key_jwt"  # RFC 7523: an assertion signed by the clie
 CONFIDENTIAL_AUTH_METHODS = (*SECRET_AUTH_METHODS, KEY_AUTH_METHOD)
 # Where public clients are welcome too (they name themselves with client_id, RFC 6749 §2.3).
 ANY_AUTH_METHOD = (*CONFIDENTIAL_AUTH_METHODS, "none")
+# OIDC Core §8: how a client knows its users (oauth/subjects.py).
+PUBLIC_SUBJECTS, PAIRWISE_SUBJECTS = SUBJECT_TYPES = ("public", "pairwise")
 # How long a rotated-out secret may keep working, at most (`rotate-secret --keep-old-for`).
 MAX_PREVIOUS_SECRET_SECONDS = 7 * 86400
 # A use of the previous secret is audited at most this often per client and worker: enough to
@@ -157,6 +159,10 @@ class Client(db.Model, ClientRules):
     # Registered by the client itself at /register (RFC 7591), not by the operator: its name
     # and URIs are its own claims, which the consent page says.
     self_registered: Mapped[bool] = mapped_column(default=False)
+    # "public": users' `sub` is their own identifier; "pairwise": one of this client's sector,
+    # the host its redirect URIs share, set at registration and kept (oauth/subjects.py).
+    subject_type: Mapped[str] = mapped_column(db.String(10), default=PUBLIC_SUBJECTS)
+    sector_identifier: Mapped[str | None] = mapped_column(db.Text)
     # Users must sign in with a second factor (enrolling one first if they have none).
     require_mfa: Mapped[bool] = mapped_column(default=False)
     # Authorization requests must come pushed to /par (RFC 9126 §6), never in the browser's URL.
@@ -189,6 +195,29 @@ class Client(db.Model, ClientRules):
 
     def end_previous_secret(self) -> None:
         self.previous_secret_hash = self.previous_secret_expires_at = None
+
+    def settle_sector(self) -> str | None:
+        """A pairwise client's sector (OIDC Core §8.1) is the host its redirect URIs share:
+        taken from them at registration, then held, since its users' subjects depend on it.
+        Returns what is wrong, or None."""
+        if self.subject_type != PAIRWISE_SUBJECTS:
+            return None
+        sector = sector_of(self.redirect_uris)
+        if sector is None:
+            return "a pairwise client needs redirect URIs, all on one host: its sector"
+        if self.sector_identifier is None:
+            self.sector_identifier = sector
+        elif sector != self.sector_identifier:
+            return (f"a pairwise client's redirect URIs must stay on {self.sector_identifier}: "
+                    "the subjects its users have depend on it")
+        return None
+
+
+def sector_of(redirect_uris) -> str | None:
+    """The host all these redirect URIs share (for an app's own scheme, the scheme), or
+    None."""
+    sectors = {urlsplit(uri).hostname or urlsplit(uri).scheme for uri in redirect_uris}
+    return sectors.pop() if len(sectors) == 1 else None
 
 
 # RFC 8252 §7.3: a native app listens on a loopback IP port the OS picks when it starts, so a

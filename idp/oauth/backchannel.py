@@ -30,6 +30,7 @@ from ..models import LoginSession
 from ..models import db
 from ..security import audit
 from . import outbound
+from .subjects import subject_for
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TOKEN_SECONDS = 120  # §2.4 recommends at most two minutes
@@ -74,18 +75,18 @@ def sessions_ending(sessions: list[LoginSession]) -> None:
     if not by_sid:
         return
     rows = db.session.execute(
-        db.select(AuthorizationCode.sid, AuthorizationCode.scope, Client.client_id,
-                  Client.backchannel_logout_uri)
+        db.select(AuthorizationCode.sid, AuthorizationCode.scope, Client)
         .join(Client, Client.client_id == AuthorizationCode.client_id)
         .where(AuthorizationCode.sid.in_(by_sid), AuthorizationCode.used_at.is_not(None),
                Client.backchannel_logout_uri.is_not(None))
     ).all()
     calls = {}
-    for sid, scope, client_id, uri in rows:
-        if "openid" in scope.split() and (sid, client_id) not in calls:  # an ID token went out
+    for sid, scope, client in rows:
+        if "openid" in scope.split() and (sid, client.client_id) not in calls:  # an ID token
             user = by_sid[sid].user
-            calls[sid, client_id] = LogoutCall(client_id, user.id, uri,
-                                               _logout_token(client_id, user.subject, sid))
+            calls[sid, client.client_id] = LogoutCall(
+                client.client_id, user.id, client.backchannel_logout_uri,
+                _logout_token(client.client_id, subject_for(user, client), sid))
     db.session.info.setdefault(_PENDING, []).extend(calls.values())
 
 

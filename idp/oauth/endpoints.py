@@ -24,6 +24,7 @@ from ..models.client import CONFIDENTIAL_AUTH_METHODS
 from ..security import audit
 from ..sessions import end_login_session
 from .claims import generate_user_info
+from .subjects import subject_for
 from .token_store import AccessToken
 from .token_store import deny_access_token
 from .token_store import load_access_token
@@ -152,7 +153,7 @@ class IntrospectionEndpoint(DetectsTokenType, _IntrospectionEndpoint):
             "token_type": "refresh_token",
             "scope": family.scope,
             "client_id": family.client_id,
-            "sub": family.user.subject,
+            "sub": subject_for(family.user, family.client),
             "iss": current_app.config["ISSUER"],
             "exp": to_timestamp(min(token.expires_at, family.expires_at)),
             "iat": to_timestamp(token.issued_at),

@@ -14,6 +14,8 @@ from ..models import AuthorizationCode
 from ..models import db
 from ..models import utcnow
 from .claims import generate_user_info
+from .subjects import UserAsKnownBy
+from .subjects import subject_for
 
 
 class SignsIdTokens:
@@ -41,6 +43,12 @@ class SignsIdTokens:
 
     def generate_user_info(self, user, scope):
         return generate_user_info(user, scope)
+
+    def encode_id_token(self, token, request):
+        """The ID token's `sub` is the one this client knows the user by (subjects.py). The
+        tokens are stored by now: request.user is read only for the claims from here on."""
+        request.user = UserAsKnownBy(request.user, subject_for(request.user, request.client))
+        return super().encode_id_token(token, request)
 
     def get_authorization_code_claims(self, authorization_code) -> dict:
         claims = super().get_authorization_code_claims(authorization_code)

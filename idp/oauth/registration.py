@@ -21,6 +21,8 @@ from authlib.oauth2 import OAuth2Error
 
 from ..models import Client
 from ..models.client import KEY_AUTH_METHOD
+from ..models.client import PUBLIC_SUBJECTS
+from ..models.client import SUBJECT_TYPES
 from ..models.client import problem_with_client_uri
 from ..models.user import problem_with_text
 from .claims import SUPPORTED_SCOPES
@@ -55,6 +57,12 @@ def client_from(metadata, with_token: bool) -> tuple[Client, str]:
                                     "refresh_token; other grants are registered by the operator.")
     if _strings(metadata, "response_types", ["code"]) != ["code"]:
         raise InvalidClientMetadata("response_types may only be code.")
+    subject_type = _string(metadata, "subject_type") or PUBLIC_SUBJECTS
+    if subject_type not in SUBJECT_TYPES:
+        raise InvalidClientMetadata("subject_type must be public or pairwise.")
+    if "sector_identifier_uri" in metadata:  # the provider would fetch it
+        raise InvalidClientMetadata("sector_identifier_uri is not supported: a pairwise "
+                                    "client's sector is the one host of its redirect_uris.")
     method = _string(metadata, "token_endpoint_auth_method") or "client_secret_basic"
     if method not in AUTH_METHODS:
         raise InvalidClientMetadata("token_endpoint_auth_method must be one of: "
@@ -68,7 +76,10 @@ def client_from(metadata, with_token: bool) -> tuple[Client, str]:
         scope=_scope(metadata, grant_types),
         token_endpoint_auth_method="none" if method == "none" else "client_secret_basic",
         self_registered=True,
+        subject_type=subject_type,
     )
+    if problem := client.settle_sector():
+        raise InvalidClientMetadata(problem[0].upper() + problem[1:] + ".")
     _keys(metadata, client, method)
     return client, method
 
@@ -85,6 +96,7 @@ def registration_response(client: Client, method: str, secret: str | None) -> di
         "response_types": ["code"],
         "token_endpoint_auth_method": method,
         "scope": client.scope,
+        "subject_type": client.subject_type,
     }
     if secret is not None:
         body.update(client_secret=secret, client_secret_expires_at=0)  # 0: never

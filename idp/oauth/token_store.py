@@ -27,6 +27,7 @@ from ..models import db
 from ..models import utcnow
 from ..models.hot_read import HotRead
 from ..security.hashing import hash_secret
+from .subjects import UserAsKnownBy
 
 # Claims every access token of ours carries (RFC 9068 §2.2), with their JSON types.
 REQUIRED_CLAIMS = {"iss": str, "sub": str, "client_id": str, "jti": str, "iat": int, "exp": int}
@@ -57,8 +58,9 @@ class AccessToken:
             raise InvalidTokenError()
         return client
 
-    def get_user(self) -> User | None:
-        return self.user
+    def get_user(self) -> UserAsKnownBy | None:
+        """For /userinfo: the user, known by the token's own `sub` (subjects.py)."""
+        return UserAsKnownBy(self.user, self.claims["sub"]) if self.user is not None else None
 
     def check_client(self, client) -> bool:
         return self.claims["client_id"] == client.client_id
@@ -98,7 +100,8 @@ def load_access_token(token: str) -> AccessToken | None:
         return None
     if claims["sub"] == claims["client_id"]:
         # Client credentials (RFC 9068 §2.2: the client is the subject). A user's `sub` is a
-        # UUID, never a client_id, so a user's token cannot pass for one.
+        # UUID, or 64 hex digits (pairwise), never a client_id (32), so a user's token cannot
+        # pass for one.
         return AccessToken(claims, family=None)
     record = db.session.execute(
         db.select(AccessTokenRecord).filter_by(jti=claims["jti"])

@@ -24,6 +24,7 @@ from ..models import db
 from ..models import utcnow
 from ..security.hashing import hash_secret
 from ..security.hashing import new_secret
+from .subjects import subject_for
 from .token_store import to_datetime
 
 
@@ -55,8 +56,9 @@ def access_token_claims(client, user, scope: str, audience: list[str],
     now = int(time.time())
     return {
         "iss": current_app.config["ISSUER"],
-        # For a user the subject is the user; for client credentials it is the client.
-        "sub": user.subject if user is not None else client.client_id,
+        # For a user the subject is the user (as this client knows them: subjects.py); for
+        # client credentials it is the client.
+        "sub": subject_for(user, client) if user is not None else client.client_id,
         "aud": audience[0] if len(audience) == 1 else audience,
         "client_id": client.client_id,
         "scope": scope or "",

@@ -30,6 +30,7 @@ from ..oauth import pushed_requests
 from ..oauth import response_modes
 from ..oauth.claims import SCOPE_DESCRIPTIONS
 from ..oauth.server import authorization
+from ..oauth.subjects import subject_for
 from ..security import audit
 from ..sessions import ACR_MFA
 from ..sessions import current_login
@@ -107,7 +108,7 @@ def _continue_authorization(grant, login, pushed: PushedRequest | None = None):
     # prompt=login and max_age, however old the request itself is.
     fresh = bool(pending and pending.get("authenticated"))
 
-    if _needs_login(login, args, prompts, fresh, redirect_uri, payload.state):
+    if _needs_login(login, grant.client, args, prompts, fresh, redirect_uri, payload.state):
         if "none" in prompts:
             raise LoginRequiredError(redirect_uri=redirect_uri, state=payload.state)
         _park(parked, grant)
@@ -168,7 +169,7 @@ def _answered(pushed: PushedRequest | None) -> None:
         db.session.commit()
 
 
-def _needs_login(login, args, prompts, fresh, redirect_uri, state) -> bool:
+def _needs_login(login, client, args, prompts, fresh, redirect_uri, state) -> bool:
     """No session, or the request asks for a sign-in newer than the one we have."""
     if login is None:
         return True
@@ -184,9 +185,11 @@ def _needs_login(login, args, prompts, fresh, redirect_uri, state) -> bool:
                                       redirect_uri=redirect_uri, state=state) from None
         if time.time() - login.auth_time > max_age and not fresh:
             return True
-    hint = args.get("id_token_hint")
-    if hint and _id_token_hint_subject(hint, redirect_uri, state) != login.user.subject:
-        return True  # the RP expects another user: ask who is there
+    if hint := args.get("id_token_hint"):
+        # Its `sub` is the user's public one, or the one this client knows them by.
+        known_as = {login.user.subject, subject_for(login.user, client)}
+        if _id_token_hint_subject(hint, redirect_uri, state) not in known_as:
+            return True  # the RP expects another user: ask who is there
     return False
 
 

@@ -13,6 +13,7 @@ from flask import request
 
 from ..models.client import ANY_AUTH_METHOD
 from ..models.client import CONFIDENTIAL_AUTH_METHODS
+from ..models.client import SUBJECT_TYPES
 from ..oauth import client_assertion
 from ..oauth import device
 from ..oauth import response_modes
@@ -44,7 +45,7 @@ def discovery_document(issuer: str, registration: bool = False) -> dict:
         "response_modes_supported": list(response_modes.SUPPORTED),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
                                   device.GRANT_TYPE],
-        "subject_types_supported": ["public"],
+        "subject_types_supported": list(SUBJECT_TYPES),
         "id_token_signing_alg_values_supported": ["RS256"],
         "userinfo_signing_alg_values_supported": ["none"],
         "token_endpoint_auth_methods_supported": list(ANY_AUTH_METHOD),

@@ -154,6 +154,18 @@ def test_signing_out_sends_each_client_a_logout_token_for_the_session(
     assert claims["iat"] <= time.time() + 5
 
 
+def test_a_pairwise_client_is_told_the_sub_it_knows_the_user_by(provider, alice, receiver):
+    app = provider.register("Pairwise App", "--redirect-uri", CALLBACK,
+                            "--backchannel-logout-uri", receiver.url, "--subject-type", "pairwise")
+    browser = requests.Session()
+    id_token = verified(provider, sign_in_to(provider, browser, app)["id_token"]).claims
+    assert id_token["sub"] != alice.subject
+
+    sign_out(provider, browser)
+    [call] = receiver.wait(1)
+    assert verified(provider, call["form"]["logout_token"][0]).claims["sub"] == id_token["sub"]
+
+
 def test_only_clients_that_got_an_id_token_in_the_session_are_told(
         provider, alice, receiver):
     told = register(provider, "Told", receiver.url)

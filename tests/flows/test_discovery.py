@@ -14,7 +14,7 @@ def test_oidcc_discovery_endpoint_verification(http):
         assert doc[name].startswith(ISSUER + "/")
     assert "openid" in doc["scopes_supported"]
     assert doc["response_types_supported"] == ["code"]
-    assert doc["subject_types_supported"] == ["public"]
+    assert doc["subject_types_supported"] == ["public", "pairwise"]
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["grant_types_supported"] == ["authorization_code", "refresh_token",
