@@ -127,8 +127,9 @@ def problem_with_jwks(jwks) -> str | None:
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
     if not isinstance(keys, list) or not keys:
         return 'not a JWKS: {"keys": [...]} with one key or more'
-    if not all(isinstance(key, dict) and isinstance(key.get("kid", ""), str) for key in keys):
-        return "every key must be a JSON object, its kid a string"
+    if not all(isinstance(key, dict) and isinstance(key.get("kid", ""), str)
+               and key.get("kid", "").isprintable() for key in keys):
+        return "every key must be a JSON object, its kid a string of printable characters"
     kids = [key["kid"] for key in keys if key.get("kid")]
     if len(kids) != len(set(kids)):
         return "two keys have the same kid"

@@ -103,6 +103,14 @@ def test_a_client_registers_its_keys_for_private_key_jwt(app, http):
         assert Client.by_client_id(client.client_id).uses_keys
 
 
+def test_a_key_whose_kid_is_not_printable_is_refused(app, http):
+    public_key = RSAKey.generate_key(2048, parameters={"kid": "a\x00b"}).as_dict(private=False)
+    description = assert_refused(register(http, {
+        **WEB_APP, "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [public_key]}}))
+    assert "printable" in description
+
+
 def test_the_secret_of_a_client_secret_post_client_works_in_the_body(http, user):
     client = registered(http, {**WEB_APP, "token_endpoint_auth_method": "client_secret_post"})
     assert client.body["token_endpoint_auth_method"] == "client_secret_post"
