@@ -10,7 +10,11 @@ Rows are kept as long as they can still matter:
 - a deny-list entry or an access-token record, until the token it names has expired;
 - a mailed link (password reset, address confirmation), until it expires;
 - a sign-in session, until it has ended or timed out;
-- a rate-limit counter, until its window is over.
+- a rate-limit counter, until its window is over;
+- a self-registered client (RFC 7591), while a user has authorized it or it holds a code or a
+  token family, and for CLIENT_REGISTRATION_UNUSED_SECONDS after it registered: open
+  registration would otherwise keep every abandoned registration for ever. Clients the
+  operator registered are never deleted here.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from flask import current_app
 
 from .models import AccessTokenRecord
 from .models import AuthorizationCode
+from .models import Client
+from .models import Consent
 from .models import DeviceAuthorization
 from .models import LoginSession
 from .models import MailedLink
@@ -66,6 +72,13 @@ def prune() -> dict[str, int]:
             LoginSession.created_at < now - seconds("SESSION_ABSOLUTE_TIMEOUT_SECONDS"),
         ),
         RateLimitCounter: RateLimitCounter.window_start < now - longest_window,
+        # Last: the sweeps above remove what kept a client in use.
+        Client: db.and_(
+            Client.self_registered,
+            Client.created_at < now - seconds("CLIENT_REGISTRATION_UNUSED_SECONDS"),
+            *(~db.exists().where(model.client_id == Client.client_id)
+              for model in (Consent, TokenFamily, AuthorizationCode)),
+        ),
     }
     deleted = {}
     for model, expired in sweeps.items():

@@ -6,6 +6,7 @@ from datetime import timedelta
 from idp.models import AccessTokenRecord
 from idp.models import AuthorizationCode
 from idp.models import Client
+from idp.models import Consent
 from idp.models import DeviceAuthorization
 from idp.models import LoginSession
 from idp.models import MailedLink
@@ -89,7 +90,7 @@ def test_prune_deletes_only_what_is_past_retention(app, cli):
     assert deleted == {"token_families": 1, "access_tokens": 1, "revoked_access_tokens": 1,
                        "mailed_links": 1, "pushed_requests": 1, "device_authorizations": 1,
                        "authorization_codes": 2,
-                       "login_sessions": 2, "rate_limit_counters": 1}
+                       "login_sessions": 2, "rate_limit_counters": 1, "clients": 0}
     assert remaining(app, AuthorizationCode, AuthorizationCode.code_hash) == [
         "live", "used-recently"]
     assert remaining(app, RefreshToken, RefreshToken.token_hash) == ["spent-but-kept"]
@@ -104,6 +105,33 @@ def test_prune_deletes_only_what_is_past_retention(app, cli):
         assert db.session.scalar(db.select(db.func.count()).select_from(Client)) == 1
     again = json.loads(cli.invoke(args=["prune", "--json"]).output)
     assert set(again.values()) == {0}
+
+
+def test_prune_deletes_self_registered_clients_nobody_uses_once_their_time_is_up(app, cli):
+    user = add_user(app)
+    month = timedelta(seconds=app.config["CLIENT_REGISTRATION_UNUSED_SECONDS"])
+    with app.app_context():
+        now = utcnow()
+
+        def client(name, self_registered=True, age=month + timedelta(days=1)):
+            row = Client(name=name, self_registered=self_registered, created_at=now - age,
+                         redirect_uris=["https://app.example/cb"])
+            db.session.add(row)
+            db.session.flush()
+            return row.client_id
+
+        client("abandoned")
+        client("operator's, unused", self_registered=False)
+        client("registered yesterday", age=timedelta(days=1))
+        db.session.add(Consent(user_id=user.id, client_id=client("authorized"),
+                               scope="openid"))
+        db.session.add(TokenFamily(client_id=client("holding tokens"), user_id=user.id,
+                                   expires_at=now + timedelta(days=1)))
+        db.session.commit()
+    deleted = json.loads(cli.invoke(args=["prune", "--json"]).output)
+    assert deleted["clients"] == 1
+    assert remaining(app, Client, Client.name) == [
+        "authorized", "holding tokens", "operator's, unused", "registered yesterday"]
 
 
 def test_prune_keeps_a_second_factor_lockout_for_its_whole_window(tmp_path, signing_keys_dir):
