@@ -423,3 +423,18 @@ def test_a_secret_that_cannot_be_shown_is_not_stored(tmp_path):
         client = Client.by_client_id(created["client_id"])
         assert client.check_client_secret(created["client_secret"])
         db.engine.dispose()
+
+
+def test_a_client_gets_links_to_its_privacy_policy_and_terms(cli):
+    created = cli.invoke(args=["clients", "create", "--name", "Notes", "--redirect-uri",
+                               "https://notes.example/cb", "--policy-uri",
+                               "https://notes.example/privacy", "--json"])
+    client = json.loads(created.output)
+    assert client["policy_uri"] == "https://notes.example/privacy" and client["tos_uri"] is None
+    refused = cli.invoke(args=["clients", "update", client["client_id"], "--tos-uri",
+                               "javascript:alert(1)"])
+    assert refused.exit_code != 0 and "is not an https URL" in refused.output
+    updated = cli.invoke(args=["clients", "update", client["client_id"], "--policy-uri", "",
+                               "--tos-uri", "https://notes.example/terms", "--json"])
+    assert json.loads(updated.output)["policy_uri"] is None
+    assert json.loads(updated.output)["tos_uri"] == "https://notes.example/terms"

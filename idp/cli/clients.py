@@ -15,6 +15,7 @@ from ..models.client import KEY_AUTH_METHOD
 from ..models.client import MAX_PREVIOUS_SECRET_SECONDS
 from ..models.client import PUBLIC_SUBJECTS
 from ..models.client import SUBJECT_TYPES
+from ..models.client import problem_with_web_url
 from ..oauth import client_keys
 from ..oauth import device
 from ..security import audit
@@ -26,7 +27,6 @@ from . import emit
 from . import get_client
 from . import json_option
 from . import uris_option_callback
-from . import validate_redirect_uri
 
 # Grants through which a user signs in (and so may get refresh tokens, and be signed out).
 USER_GRANTS = ("authorization_code", device.GRANT_TYPE)
@@ -52,6 +52,7 @@ def client_view(client: Client) -> dict:
             "require_mfa": client.require_mfa, "require_par": client.require_par,
             "first_party": client.first_party, "self_registered": client.self_registered,
             "subject_type": client.subject_type, "sector_identifier": client.sector_identifier,
+            "policy_uri": client.policy_uri, "tos_uri": client.tos_uri,
             "created_at": client.created_at,
             "rotation_overlap_ends_at": (client.previous_secret_expires_at
                                            if client.previous_secret_live else None)}
@@ -104,21 +105,27 @@ logout_uri_option = click.option("--post-logout-redirect-uri", "logout_uris", mu
                                  help="Registered post-logout URI (repeatable).")
 
 
-def validate_backchannel_logout_uri(ctx, param, value):
-    """Back-Channel Logout §2.2: an https URL (http on loopback, for development), without a
-    fragment; "" (on update) removes it."""
-    if not value:
-        return value
-    validate_redirect_uri(value)
-    if urlsplit(value).scheme not in ("https", "http"):
-        raise click.BadParameter(f"{value!r} is not an https URL")
+def validate_web_url(ctx, param, value):
+    """An https URL (http on loopback, for development), without a fragment; "" (on update)
+    removes it."""
+    if value and (problem := problem_with_web_url(value)):
+        raise click.BadParameter(f"{value!r} {problem}")
     return value
 
 
 backchannel_option = click.option(
-    "--backchannel-logout-uri", callback=validate_backchannel_logout_uri,
+    "--backchannel-logout-uri", callback=validate_web_url,
     help="Where the client is told, server to server, that a user's sign-in session ended "
          "(OIDC Back-Channel Logout); \"\" removes it.")
+
+
+def documents_options(command):
+    """The client's privacy policy and terms, linked from the consent page."""
+    for name, what in (("--tos-uri", "terms of service"), ("--policy-uri", "privacy policy")):
+        command = click.option(name, callback=validate_web_url,
+                               help=f"The page of the client's {what}, linked from the "
+                                    "consent page; \"\" removes it.")(command)
+    return command
 def read_jwks(ctx, param, path):
     """The client's public keys for private_key_jwt, checked (client_assertion.py)."""
     if path is None:
@@ -137,9 +144,7 @@ def read_jwks_uri(ctx, param, uri):
     JWKS now, so that a typo fails here rather than at the client's first token request."""
     if uri is None:
         return None
-    validate_redirect_uri(uri)
-    if urlsplit(uri).scheme not in ("https", "http"):
-        raise click.BadParameter(f"{uri!r} is not an https URL")
+    validate_web_url(ctx, param, uri)
     try:
         client_keys.fetch(uri)
     except client_keys.KeysUnavailable as error:
@@ -204,6 +209,7 @@ require_mfa_option = click.option(
 @require_par_option
 @logout_uri_option
 @backchannel_option
+@documents_options
 @jwks_option
 @click.option("--first-party", is_flag=True, help="The operator's own app: no consent page.")
 @click.option("--subject-type", type=click.Choice(SUBJECT_TYPES), default=PUBLIC_SUBJECTS,
@@ -212,8 +218,8 @@ require_mfa_option = click.option(
                    "host of its redirect URIs (OIDC Core §8); fixed once registered.")
 @json_option
 def clients_create(name, redirect_uris, public, grant_types, scope, audiences, introspect_any,
-                   require_mfa, require_par, logout_uris, backchannel_logout_uri, jwks, jwks_uri,
-                   first_party, subject_type, as_json):
+                   require_mfa, require_par, logout_uris, backchannel_logout_uri, policy_uri,
+                   tos_uri, jwks, jwks_uri, first_party, subject_type, as_json):
     """Register a client; a confidential client's secret is printed once (none is made for a
     client with --jwks-file or --jwks-uri)."""
     grant_types = list(grant_types or ["authorization_code"])
@@ -223,6 +229,7 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
     client = Client(name=name, redirect_uris=list(redirect_uris),
                     post_logout_redirect_uris=list(logout_uris),
                     backchannel_logout_uri=backchannel_logout_uri or None,
+                    policy_uri=policy_uri or None, tos_uri=tos_uri or None,
                     grant_types=grant_types, scope=scope, audiences=list(audiences),
                     introspect_any=bool(introspect_any), require_mfa=bool(require_mfa),
                     require_par=bool(require_par),
@@ -271,6 +278,7 @@ def clients_show(client_id, as_json):
 @click.option("--remove-redirect-uri", "removed", multiple=True)
 @logout_uri_option
 @backchannel_option
+@documents_options
 @jwks_option
 @grant_option
 @click.option("--scope")
@@ -281,8 +289,9 @@ def clients_show(client_id, as_json):
 @click.option("--first-party/--no-first-party", default=None)
 @json_option
 def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
-                   backchannel_logout_uri, jwks, jwks_uri, grant_types, scope, audiences,
-                   introspect_any, require_mfa, require_par, first_party, as_json):
+                   backchannel_logout_uri, policy_uri, tos_uri, jwks, jwks_uri, grant_types,
+                   scope, audiences, introspect_any, require_mfa, require_par, first_party,
+                   as_json):
     """Change a client; list options replace the registered list. --jwks-file or --jwks-uri
     replaces the keys (add the new key before removing the old one, to rotate without a gap),
     and moves a client with a secret to keys: its secret stops working."""
@@ -298,6 +307,10 @@ def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
         client.post_logout_redirect_uris = list(logout_uris)
     if backchannel_logout_uri is not None:
         client.backchannel_logout_uri = backchannel_logout_uri or None
+    if policy_uri is not None:
+        client.policy_uri = policy_uri or None
+    if tos_uri is not None:
+        client.tos_uri = tos_uri or None
     if grant_types:
         client.grant_types = list(grant_types)
     if scope is not None:

@@ -163,6 +163,10 @@ class Client(db.Model, ClientRules):
     # the host its redirect URIs share, set at registration and kept (oauth/subjects.py).
     subject_type: Mapped[str] = mapped_column(db.String(10), default=PUBLIC_SUBJECTS)
     sector_identifier: Mapped[str | None] = mapped_column(db.Text)
+    # The client's privacy policy and terms of service (RFC 7591 §2), linked from the consent
+    # page so that users can read them before they allow it.
+    policy_uri: Mapped[str | None] = mapped_column(db.Text)
+    tos_uri: Mapped[str | None] = mapped_column(db.Text)
     # Users must sign in with a second factor (enrolling one first if they have none).
     require_mfa: Mapped[bool] = mapped_column(default=False)
     # Authorization requests must come pushed to /par (RFC 9126 §6), never in the browser's URL.
@@ -260,6 +264,15 @@ def problem_with_client_uri(uri: str) -> str | None:
     if "." not in parts.scheme:
         return "uses a scheme that is neither https nor a private-use scheme like com.example.app"
     return None
+
+
+def problem_with_web_url(uri: str) -> str | None:
+    """The same, for a URL the provider calls or shows a user: https (http on loopback)."""
+    try:
+        scheme = urlsplit(uri).scheme
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return "is not a URI"
+    return problem_with_client_uri(uri) if scheme in ("https", "http") else "is not an https URL"
 
 
 def _audit_previous_secret_use(client_id: str) -> None:

@@ -24,6 +24,7 @@ from ..models.client import KEY_AUTH_METHOD
 from ..models.client import PUBLIC_SUBJECTS
 from ..models.client import SUBJECT_TYPES
 from ..models.client import problem_with_client_uri
+from ..models.client import problem_with_web_url
 from ..models.user import problem_with_text
 from .claims import SUPPORTED_SCOPES
 from .client_keys import problem_with_jwks
@@ -77,6 +78,8 @@ def client_from(metadata, with_token: bool) -> tuple[Client, str]:
         token_endpoint_auth_method="none" if method == "none" else "client_secret_basic",
         self_registered=True,
         subject_type=subject_type,
+        policy_uri=_web_url(metadata, "policy_uri"),
+        tos_uri=_web_url(metadata, "tos_uri"),
     )
     if problem := client.settle_sector():
         raise InvalidClientMetadata(problem[0].upper() + problem[1:] + ".")
@@ -106,6 +109,9 @@ def registration_response(client: Client, method: str, secret: str | None) -> di
         body["backchannel_logout_uri"] = client.backchannel_logout_uri
     if client.jwks:
         body["jwks"] = client.jwks
+    for name in ("policy_uri", "tos_uri"):
+        if value := getattr(client, name):
+            body[name] = value
     return body
 
 
@@ -116,9 +122,7 @@ def _uris(metadata: dict, name: str, error, required: bool = False) -> list[str]
     if len(uris) > MAX_URIS:
         raise error(f"{name} may name at most {MAX_URIS} URIs.")
     for uri in uris:
-        problem = ("is longer than 2000 characters" if len(uri) > MAX_URI_LENGTH
-                   else problem_with_client_uri(uri))
-        if problem:
+        if problem := _problem_with(uri, problem_with_client_uri):
             # The URI itself is not repeated: it is the caller's text.
             raise error(f"A URI of {name} {problem}.")
     return list(dict.fromkeys(uris))
@@ -159,11 +163,18 @@ def _backchannel_logout_uri(metadata: dict, with_token: bool) -> str | None:
     if not with_token:
         raise InvalidClientMetadata("backchannel_logout_uri needs an initial access token: "
                                     "the provider would call it.")
-    problem = problem_with_client_uri(uri) or (
-        None if urlsplit(uri).scheme in ("https", "http") else "is not an https URL")
-    if problem:
-        raise InvalidClientMetadata(f"backchannel_logout_uri {problem}.")
+    return _web_url(metadata, "backchannel_logout_uri")
+
+
+def _web_url(metadata: dict, name: str) -> str | None:
+    uri = _string(metadata, name)
+    if uri is not None and (problem := _problem_with(uri, problem_with_web_url)):
+        raise InvalidClientMetadata(f"{name} {problem}.")
     return uri
+
+
+def _problem_with(uri: str, rule) -> str | None:
+    return f"is longer than {MAX_URI_LENGTH} characters" if len(uri) > MAX_URI_LENGTH else rule(uri)
 
 
 def _keys(metadata: dict, client: Client, method: str) -> None:

@@ -258,3 +258,23 @@ def test_browser_apps_may_register_across_origins(http):
     response = register(http, WEB_APP, Origin="https://inspector.example")
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+def test_the_consent_page_links_the_clients_privacy_policy_and_terms(http, user):
+    client = registered(http, {**WEB_APP, "policy_uri": "https://notes.example/privacy",
+                               "tos_uri": "https://notes.example/terms"})
+    assert client.body["policy_uri"] == "https://notes.example/privacy"
+    flow = Browserless(http, client)
+    flow.authorize()
+    html = flow.follow(flow.login()).get_data(as_text=True)
+    assert ('<a href="https://notes.example/privacy" id="policy-link" target="_blank" '
+            'rel="noopener noreferrer">privacy policy</a>') in html
+    assert 'href="https://notes.example/terms" id="tos-link"' in html
+    assert "read Notes's privacy policy and terms of service" in page_text(html)
+
+
+@pytest.mark.parametrize("name", ["policy_uri", "tos_uri"])
+@pytest.mark.parametrize("uri", ["javascript:alert(1)", "http://notes.example/p",
+                                 "com.example.app:/p", "https://notes.example/p#top"])
+def test_a_document_link_must_be_an_https_url(http, name, uri):
+    assert_refused(register(http, {**WEB_APP, name: uri}))
