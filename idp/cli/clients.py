@@ -126,6 +126,8 @@ def documents_options(command):
                                help=f"The page of the client's {what}, linked from the "
                                     "consent page; \"\" removes it.")(command)
     return command
+
+
 def read_jwks(ctx, param, path):
     """The client's public keys for private_key_jwt, checked (client_assertion.py)."""
     if path is None:

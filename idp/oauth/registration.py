@@ -18,6 +18,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
+from flask import current_app
 
 from ..models import Client
 from ..models.client import KEY_AUTH_METHOD
@@ -28,6 +29,7 @@ from ..models.client import problem_with_web_url
 from ..models.user import problem_with_text
 from .claims import SUPPORTED_SCOPES
 from .client_keys import problem_with_jwks
+from .token_store import to_timestamp
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", KEY_AUTH_METHOD, "none")
 GRANT_TYPES = ("authorization_code", "refresh_token")
@@ -35,6 +37,10 @@ DEFAULT_SCOPE = "openid profile email"
 MAX_URIS = 20  # of each kind
 MAX_URI_LENGTH = 2000
 NAME_MAX_LENGTH = 200
+
+
+def enabled() -> bool:
+    return current_app.config["CLIENT_REGISTRATION"] != "off"
 
 
 class InvalidClientMetadata(OAuth2Error):
@@ -82,7 +88,7 @@ def client_from(metadata, with_token: bool) -> tuple[Client, str]:
         tos_uri=_web_url(metadata, "tos_uri"),
     )
     if problem := client.settle_sector():
-        raise InvalidClientMetadata(problem[0].upper() + problem[1:] + ".")
+        raise InvalidClientMetadata(f"{problem}.")
     _keys(metadata, client, method)
     return client, method
 
@@ -92,7 +98,7 @@ def registration_response(client: Client, method: str, secret: str | None) -> di
     metadata as registered."""
     body = {
         "client_id": client.client_id,
-        "client_id_issued_at": int(client.created_at.timestamp()),
+        "client_id_issued_at": to_timestamp(client.created_at),
         "client_name": client.name,
         "redirect_uris": list(client.redirect_uris),
         "grant_types": list(client.grant_types),

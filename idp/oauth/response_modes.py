@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from urllib.parse import parse_qsl
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from flask import Response
 from flask import redirect
 from flask import render_template
 
+_PLAIN_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]+)?|http://\[::1\](:[0-9]+)?")
 DEFAULT = "query"
 SUPPORTED = ("query", "fragment", "form_post")
 
@@ -69,9 +71,12 @@ def deliver(response: Response, redirect_uri: str, mode: str) -> Response:
     page = Response(render_template("oauth/form_post.html", action=redirect_uri, params=params,
                                     submit_script=SUBMIT_SCRIPT))
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(redirect_uri))
+    # An origin of anything but host characters is left out rather than written into the
+    # header (without form-action, CSP does not restrict the form).
+    form_action = f"form-action {origin}; " if _PLAIN_ORIGIN.fullmatch(origin) else ""
     page.headers["Content-Security-Policy"] = (
         f"default-src 'none'; script-src '{SUBMIT_SCRIPT_HASH}'; style-src 'unsafe-inline'; "
-        f"form-action {origin}; frame-ancestors 'none'; base-uri 'none'")
+        f"{form_action}frame-ancestors 'none'; base-uri 'none'")
     return page
 
 

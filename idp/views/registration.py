@@ -40,14 +40,10 @@ class TooManyRegistrations(OAuth2Error):
     description = "Too many registrations from this address. Try again later."
 
 
-def enabled() -> bool:
-    return current_app.config["CLIENT_REGISTRATION"] != "off"
-
-
 @bp.post("/register")
 def register():
     config = current_app.config
-    if not enabled():
+    if not registration.enabled():
         abort(404)
     server = authorization()
     try:

@@ -16,6 +16,7 @@ from ..models.client import CONFIDENTIAL_AUTH_METHODS
 from ..models.client import SUBJECT_TYPES
 from ..oauth import client_assertion
 from ..oauth import device
+from ..oauth import registration
 from ..oauth import response_modes
 from ..oauth.claims import CLAIMS_SUPPORTED
 from ..oauth.claims import SUPPORTED_SCOPES
@@ -24,9 +25,9 @@ from ..sessions import ACR_VALUES
 bp = Blueprint("well_known", __name__)
 
 
-def discovery_document(issuer: str, registration: bool = False) -> dict:
+def discovery_document(issuer: str, with_registration: bool = False) -> dict:
     """Only what works: everything listed here is accepted at run time, nothing else is.
-    `registration`: dynamic client registration is on (IDP_CLIENT_REGISTRATION)."""
+    `with_registration`: dynamic client registration is on (IDP_CLIENT_REGISTRATION)."""
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
@@ -38,7 +39,7 @@ def discovery_document(issuer: str, registration: bool = False) -> dict:
         "revocation_endpoint": f"{issuer}/revoke",
         "pushed_authorization_request_endpoint": f"{issuer}/par",
         "device_authorization_endpoint": f"{issuer}/device_authorization",
-        **({"registration_endpoint": f"{issuer}/register"} if registration else {}),
+        **({"registration_endpoint": f"{issuer}/register"} if with_registration else {}),
         "require_pushed_authorization_requests": False,
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
@@ -100,9 +101,8 @@ def _headers(etag: str, max_age: int) -> tuple[tuple[str, str], ...]:
 def openid_configuration():
     return _cached_json(
         "discovery",
-        lambda: json.dumps(discovery_document(
-            current_app.config["ISSUER"],
-            registration=current_app.config["CLIENT_REGISTRATION"] != "off")).encode(),
+        lambda: json.dumps(discovery_document(current_app.config["ISSUER"],
+                                              with_registration=registration.enabled())).encode(),
     )
 
 

@@ -56,6 +56,15 @@ def test_the_form_post_page_allows_its_one_script_and_posts_only_to_the_client(f
     assert "<noscript>" in response.get_data(as_text=True)  # a button without scripts
 
 
+def test_a_redirect_host_of_odd_characters_is_not_written_into_the_policy(http, user, app):
+    odd = "https://rp.example;script-src-elem/cb"
+    response = Browserless(http, add_client(app, redirect_uris=[odd])).code_response(
+        response_mode="form_post")
+    assert posted_form(response)[0] == odd
+    policy = response.headers["Content-Security-Policy"]
+    assert "form-action" not in policy and "script-src-elem" not in policy
+
+
 def test_form_post_escapes_what_the_client_sent(flow):
     state = '"><script>alert(1)</script>'
     response = flow.code_response(response_mode="form_post", state=state)
