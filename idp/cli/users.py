@@ -119,10 +119,12 @@ def users_whois(sub, client_id, as_json):
     if client is None or client.subject_type == PUBLIC_SUBJECTS:
         user = User.by_subject(sub)
     else:  # a pairwise sub cannot be reversed: compute each user's until one matches
-        users = db.session.execute(
-            db.select(User).execution_options(yield_per=1000)).scalars()
-        user = next((candidate for candidate in users if subject_for(candidate, client) == sub),
-                    None)
+        users = db.session.execute(db.select(User).execution_options(yield_per=1000))
+        try:
+            user = next((candidate for candidate in users.scalars()
+                         if subject_for(candidate, client) == sub), None)
+        finally:
+            users.close()  # a server-side cursor on PostgreSQL, left open by an early match
     if user is None:
         raise click.ClickException("no user has this sub" + (" for this client" if client
                                                              else ""))
