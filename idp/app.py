@@ -46,7 +46,7 @@ CORS_ENDPOINTS = frozenset({"oauth.token", "oauth.userinfo", "oauth.revoke",
                             "oauth.push_authorization_request", "registration.register"})
 CORS_PREFLIGHT_HEADERS = (
     ("Access-Control-Allow-Methods", "GET, POST"),
-    ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+    ("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP"),
     ("Access-Control-Max-Age", "600"),
 )
 
@@ -152,7 +152,7 @@ def _security_headers(response):
         response.headers["Access-Control-Allow-Origin"] = "*"
         if request.method == "OPTIONS":
             response.headers.extend(CORS_PREFLIGHT_HEADERS)
-        else:  # so that the app can read why a bearer token was refused
+        else:  # so that the app can read why a token or a DPoP proof was refused
             response.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate"
     return response
 

@@ -119,7 +119,8 @@ class Browserless:
         assert response.status_code == 302, response.get_data(as_text=True)
         return query_of(response.location)["code"]
 
-    def exchange(self, code, verifier=None, redirect_uri=None, auth=True, **extra):
+    def exchange(self, code, verifier=None, redirect_uri=None, auth=True, headers=None,
+                 **extra):
         data = {
             "grant_type": "authorization_code",
             "code": code,
@@ -127,7 +128,8 @@ class Browserless:
             "code_verifier": verifier or self.verifier,
             **extra,
         }
-        headers = basic_auth(self.client.client_id, self.secret) if auth and self.secret else {}
+        headers = {**(basic_auth(self.client.client_id, self.secret)
+                      if auth and self.secret else {}), **(headers or {})}
         if not self.secret:
             data["client_id"] = self.client.client_id
         return self.http.post("/token", data=data, headers=headers)

@@ -272,6 +272,17 @@ def test_service_client_with_audiences_and_resource_server(cli):
     assert rs["scope"] == ""  # no user scopes by default for a service
 
 
+def test_require_dpop_is_set_and_cleared(cli):
+    data = json.loads(run(cli, "clients", "create", "--name", "Ledger", "--grant-type",
+                          "client_credentials", "--require-dpop", "--json").output)
+    assert data["require_dpop"] is True
+    result = run(cli, "clients", "update", data["client_id"], "--no-require-dpop", "--json")
+    assert json.loads(result.output)["require_dpop"] is False
+    plain = json.loads(run(cli, "clients", "create", "--name", "Worker", "--grant-type",
+                           "client_credentials", "--json").output)
+    assert plain["require_dpop"] is False
+
+
 @pytest.mark.parametrize("args, message", [
     (["--audience", "api"], "absolute URI"),
     (["--audience", "https://api.example.com#x"], "absolute URI"),

@@ -50,6 +50,7 @@ def client_view(client: Client) -> dict:
             "grant_types": client.grant_types, "scope": client.scope,
             "audiences": client.audiences, "introspect_any": client.introspect_any,
             "require_mfa": client.require_mfa, "require_par": client.require_par,
+            "require_dpop": client.require_dpop,
             "first_party": client.first_party, "self_registered": client.self_registered,
             "subject_type": client.subject_type, "sector_identifier": client.sector_identifier,
             "policy_uri": client.policy_uri, "tos_uri": client.tos_uri,
@@ -193,6 +194,10 @@ introspect_option = click.option(
 require_par_option = click.option(
     "--require-par/--no-require-par", default=None,
     help="Authorization requests must be pushed to /par (RFC 9126), never sent in the URL.")
+require_dpop_option = click.option(
+    "--require-dpop/--no-require-dpop", default=None,
+    help="Every token request must carry a DPoP proof (RFC 9449), so that every access token "
+         "is bound to the client's key.")
 require_mfa_option = click.option(
     "--require-mfa/--no-require-mfa", default=None,
     help="Users must sign in with a second factor (and enroll one if they have none).")
@@ -209,6 +214,7 @@ require_mfa_option = click.option(
 @introspect_option
 @require_mfa_option
 @require_par_option
+@require_dpop_option
 @logout_uri_option
 @backchannel_option
 @documents_options
@@ -220,8 +226,8 @@ require_mfa_option = click.option(
                    "host of its redirect URIs (OIDC Core §8); fixed once registered.")
 @json_option
 def clients_create(name, redirect_uris, public, grant_types, scope, audiences, introspect_any,
-                   require_mfa, require_par, logout_uris, backchannel_logout_uri, policy_uri,
-                   tos_uri, jwks, jwks_uri, first_party, subject_type, as_json):
+                   require_mfa, require_par, require_dpop, logout_uris, backchannel_logout_uri,
+                   policy_uri, tos_uri, jwks, jwks_uri, first_party, subject_type, as_json):
     """Register a client; a confidential client's secret is printed once (none is made for a
     client with --jwks-file or --jwks-uri)."""
     grant_types = list(grant_types or ["authorization_code"])
@@ -234,7 +240,7 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
                     policy_uri=policy_uri or None, tos_uri=tos_uri or None,
                     grant_types=grant_types, scope=scope, audiences=list(audiences),
                     introspect_any=bool(introspect_any), require_mfa=bool(require_mfa),
-                    require_par=bool(require_par),
+                    require_par=bool(require_par), require_dpop=bool(require_dpop),
                     token_endpoint_auth_method="none" if public else "client_secret_basic",
                     first_party=first_party, subject_type=subject_type)
     if jwks or jwks_uri:
@@ -288,12 +294,13 @@ def clients_show(client_id, as_json):
 @introspect_option
 @require_mfa_option
 @require_par_option
+@require_dpop_option
 @click.option("--first-party/--no-first-party", default=None)
 @json_option
 def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
                    backchannel_logout_uri, policy_uri, tos_uri, jwks, jwks_uri, grant_types,
-                   scope, audiences, introspect_any, require_mfa, require_par, first_party,
-                   as_json):
+                   scope, audiences, introspect_any, require_mfa, require_par, require_dpop,
+                   first_party, as_json):
     """Change a client; list options replace the registered list. --jwks-file or --jwks-uri
     replaces the keys (add the new key before removing the old one, to rotate without a gap),
     and moves a client with a secret to keys: its secret stops working."""
@@ -325,6 +332,8 @@ def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
         client.require_mfa = require_mfa
     if require_par is not None:
         client.require_par = require_par
+    if require_dpop is not None:
+        client.require_dpop = require_dpop
     if first_party is not None:
         client.first_party = first_party
     try:

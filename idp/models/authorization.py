@@ -40,6 +40,8 @@ class AuthorizationCode(db.Model):
     sid: Mapped[str | None] = mapped_column(db.String(64), index=True)
     # RFC 8707 resources the request asked for; empty: none asked.
     resources: Mapped[list] = mapped_column(db.JSON, default=list)
+    # RFC 9449 §10: the thumbprint of the DPoP key the code may be exchanged with, if bound.
+    dpop_jkt: Mapped[str | None] = mapped_column(db.String(43))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None] = mapped_column()

@@ -171,6 +171,8 @@ class Client(db.Model, ClientRules):
     require_mfa: Mapped[bool] = mapped_column(default=False)
     # Authorization requests must come pushed to /par (RFC 9126 §6), never in the browser's URL.
     require_par: Mapped[bool] = mapped_column(default=False)
+    # Every token request must carry a DPoP proof (RFC 9449 §5.2, dpop_bound_access_tokens).
+    require_dpop: Mapped[bool] = mapped_column(default=False)
     # RFC 8707 resource indicators this client may ask for; they become the tokens' `aud`.
     audiences: Mapped[list] = mapped_column(db.JSON, default=list)
     # A resource server may introspect tokens issued to any client, not just its own.

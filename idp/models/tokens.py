@@ -38,6 +38,8 @@ class TokenFamily(db.Model):
     scope: Mapped[str] = mapped_column(db.Text, default="")
     # The resources (RFC 8707) the authorization asked for, the same way; empty: none asked.
     resources: Mapped[list] = mapped_column(db.JSON, default=list)
+    # RFC 9449 §5: a public client's refresh tokens work only with a proof by this DPoP key.
+    dpop_jkt: Mapped[str | None] = mapped_column(db.String(43))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Absolute end of the family: no refresh token of it is accepted after this.
     expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -185,7 +185,8 @@ class DeviceCodeGrant(IssuesTokens, grants.BaseGrant, grants.TokenEndpointMixin)
             include_refresh_token=client.check_grant_type("refresh_token"))
         code = self.request.authorization_code
         code.used_at = utcnow()  # as an exchanged code: back-channel logout and retention
-        record_user_tokens(token, start_family(client, self.request.user, code))
+        record_user_tokens(token, start_family(client, self.request.user, code,
+                                               self.request.dpop_jkt))
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 

@@ -15,6 +15,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import current_app
+from flask import request as flask_request
 
 from ..keys import ALGORITHM
 from ..models import RefreshToken
@@ -23,6 +24,7 @@ from ..models.client import ANY_AUTH_METHOD
 from ..models.client import CONFIDENTIAL_AUTH_METHODS
 from ..security import audit
 from ..sessions import end_login_session
+from . import dpop
 from .claims import generate_user_info
 from .subjects import subject_for
 from .token_store import AccessToken
@@ -34,15 +36,52 @@ from .token_store import to_timestamp
 
 
 class JWTAccessTokenValidator(BearerTokenValidator):
-    """/userinfo takes a live access token of ours that was issued to a user."""
+    """/userinfo takes a live access token of ours that was issued to a user, as a Bearer
+    token unless it is bound to a DPoP key."""
 
     def authenticate_token(self, token_string: str) -> AccessToken | None:
-        return load_access_token(token_string)
+        token = load_access_token(token_string)
+        if token is not None and token.dpop_jkt is not None:  # RFC 9449 §7.2
+            raise dpop.ResourceDPoPError("invalid_token", "This access token is bound to a DPoP "
+                                         "key: send it with the DPoP scheme and a proof.")
+        return token
 
     def validate_token(self, token, scopes, request):
         super().validate_token(token, scopes, request)
         if token.user is None:  # client credentials: there is no user to describe
             raise InvalidTokenError(realm=self.realm, extra_attributes=self.extra_attributes)
+
+
+class DPoPAccessTokenValidator(JWTAccessTokenValidator):
+    """`Authorization: DPoP <token>` (RFC 9449 §7.1): a token bound to a key, with a proof by
+    that key naming this request and the token. Refusals carry a DPoP challenge."""
+
+    TOKEN_TYPE = "dpop"
+
+    def authenticate_token(self, token_string: str) -> AccessToken:
+        token = load_access_token(token_string)
+        if token is None:
+            raise dpop.ResourceDPoPError("invalid_token", InvalidTokenError.description)
+        if token.dpop_jkt is None:
+            raise dpop.ResourceDPoPError("invalid_token", "This access token is not bound to a "
+                                         "DPoP key: send it as a Bearer token.")
+        try:
+            proof_jkt = dpop.proof_key(flask_request.path, access_token=token_string)
+        except dpop.InvalidDPoPProofError as error:
+            raise dpop.ResourceDPoPError(error.error, error.description) from None
+        if proof_jkt is None:
+            raise dpop.ResourceDPoPError("invalid_dpop_proof", "A DPoP-bound access token "
+                                         "needs a DPoP proof in the DPoP header.")
+        if proof_jkt != token.dpop_jkt:
+            raise dpop.ResourceDPoPError("invalid_dpop_proof", "The DPoP proof is signed by "
+                                         "another key than the one the token is bound to.")
+        return token
+
+    def validate_token(self, token, scopes, request):
+        try:
+            super().validate_token(token, scopes, request)
+        except InvalidTokenError as error:
+            raise dpop.ResourceDPoPError(error.error, error.get_error_description()) from None
 
 
 class NoAccessTokenError(OAuth2Error):
@@ -51,11 +90,12 @@ class NoAccessTokenError(OAuth2Error):
     JSON body still says what is missing."""
 
     error = "invalid_token"
-    description = "No access token: send one in the Authorization header as 'Bearer <token>'."
+    description = ("No access token: send one in the Authorization header as 'Bearer <token>' "
+                   "or, if it is bound to a DPoP key, as 'DPoP <token>'.")
     status_code = 401
 
     def get_headers(self):
-        return [*super().get_headers(), ("WWW-Authenticate", "Bearer")]
+        return [*super().get_headers(), ("WWW-Authenticate", f"Bearer, {dpop.challenge()}")]
 
 
 class BearerResourceProtector(ResourceProtector):
@@ -142,9 +182,10 @@ class IntrospectionEndpoint(DetectsTokenType, _IntrospectionEndpoint):
             claims = token.claims
             return {
                 "active": True,
-                "token_type": "Bearer",
+                # RFC 9449 §6.2: a bound token says so, and names its key in `cnf`.
+                "token_type": "DPoP" if token.dpop_jkt is not None else "Bearer",
                 **{name: claims[name] for name in
-                   ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti")
+                   ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "cnf")
                    if name in claims},
             }
         family = token.family

@@ -27,6 +27,7 @@ from ..models.client import CONFIDENTIAL_AUTH_METHODS
 from ..models.tokens import refresh_reuse_grace
 from ..security import audit
 from ..security.hashing import hash_secret
+from . import dpop
 from . import response_modes
 from .token_store import find_refresh_token
 from .token_store import revoke_families
@@ -43,13 +44,24 @@ INVALID_REFRESH_TOKEN = "The refresh token is invalid, expired, used or revoked.
 
 
 class IssuesTokens:
-    """What our grants share: the audience named by `resource` (RFC 8707), checked as soon as
-    the client is known and before anything is consumed, and one way to build a response."""
+    """What our grants share, checked as soon as the client is known and before anything is
+    consumed: the audience named by `resource` (RFC 8707) and the key of a DPoP proof (RFC
+    9449); and one way to build a response."""
 
     def authenticate_token_endpoint_client(self):
         client = super().authenticate_token_endpoint_client()
         self.request.audience = requested_audience(self.request.form.getlist("resource"), client)
+        self.request.dpop_jkt = dpop.proof_key("/token")
+        if self.request.dpop_jkt is None and client.require_dpop:
+            raise dpop.InvalidDPoPProofError("This client must send a DPoP proof with every "
+                                             "token request.")
         return client
+
+    def check_dpop_binding(self, bound_jkt: str | None, what: str) -> None:
+        """A code or refresh token bound to a DPoP key is good only with a proof by that key."""
+        if bound_jkt is not None and bound_jkt != self.request.dpop_jkt:
+            raise dpop.InvalidDPoPProofError(f"The {what} is bound to another DPoP key than "
+                                             "this proof's.")
 
     def issues_refresh_token(self, scope: str) -> bool:
         return False
@@ -58,10 +70,12 @@ class IssuesTokens:
                        include_refresh_token=True):
         client = self.request.client
         with_refresh = bool(include_refresh_token) and self.issues_refresh_token(scope or "")
-        token = token_response(client, user, scope or "", self.request.audience, with_refresh)
+        token = token_response(client, user, scope or "", self.request.audience, with_refresh,
+                               dpop_jkt=self.request.dpop_jkt)
         audit.log("token.issued", grant_type=self.GRANT_TYPE, client_id=client.client_id,
                   user_id=user.id if user is not None else None, scope=scope,
-                  refresh_token_issued=with_refresh or None)
+                  refresh_token_issued=with_refresh or None,
+                  dpop_bound=self.request.dpop_jkt is not None or None)
         return token
 
 
@@ -75,7 +89,7 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
 
     def save_token(self, token) -> None:
         family = start_family(self.request.client, self.request.user,
-                              self.request.authorization_code)
+                              self.request.authorization_code, self.request.dpop_jkt)
         record_user_tokens(token, family)
 
     def validate_authorization_request(self) -> str:
@@ -86,22 +100,25 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
         try:
             requested_audience(self.request.payload.datalist.get("resource", []),
                                self.request.client)
-        except InvalidTargetError as error:
+            dpop.check_thumbprint(self.request.payload.data.get("dpop_jkt"))
+        except (InvalidTargetError, InvalidRequestError) as error:
             error.redirect_uri = redirect_uri
             raise
         return redirect_uri
 
     @staticmethod
     def validate_no_multiple_request_parameter(request) -> None:
-        """RFC 6749 §3.1 for Authlib's five parameters, and for the response_mode, which
-        decides where the response goes."""
+        """RFC 6749 §3.1 for Authlib's five parameters, for the response_mode, which decides
+        where the response goes, and for the DPoP key the code is bound to."""
         grants.AuthorizationCodeGrant.validate_no_multiple_request_parameter(request)
-        if len(request.payload.datalist.get("response_mode", [])) > 1:
-            raise InvalidRequestError("Multiple 'response_mode' in request.",
-                                      state=request.payload.state)
+        for name in ("response_mode", "dpop_jkt"):
+            if len(request.payload.datalist.get(name, [])) > 1:
+                raise InvalidRequestError(f"Multiple '{name}' in request.",
+                                          state=request.payload.state)
 
     def validate_token_request(self) -> None:
         super().validate_token_request()  # client, code of this client, redirect URI, PKCE
+        self.check_dpop_binding(self.request.authorization_code.dpop_jkt, "authorization code")
         # The resources the authorization asked for bound the token's audience (RFC 8707 §2).
         self.request.audience = requested_audience(
             self.request.form.getlist("resource"), self.request.client,
@@ -138,6 +155,7 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
                 acr=context.get("acr"),
                 sid=context.get("sid"),
                 resources=list(dict.fromkeys(request.payload.datalist.get("resource", []))),
+                dpop_jkt=data.get("dpop_jkt"),
                 expires_at=utcnow()
                 + timedelta(seconds=current_app.config["AUTHORIZATION_CODE_TTL_SECONDS"]),
             )
@@ -246,6 +264,7 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
             raise InvalidGrantError("The user has withdrawn the consent for this application.")
         self.request.audience = requested_audience(  # before the token is spent
             self.request.form.getlist("resource"), self.request.client, granted=family.resources)
+        self.check_dpop_binding(family.dpop_jkt, "refresh token")
         # Spend the token atomically, in the transaction that stores its successor: of two
         # concurrent uses exactly one wins, and the other is a replay. Within a reuse grace
         # window, both win; the window runs from the first use and is never extended.

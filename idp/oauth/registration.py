@@ -86,6 +86,7 @@ def client_from(metadata, with_token: bool) -> tuple[Client, str]:
         subject_type=subject_type,
         policy_uri=_web_url(metadata, "policy_uri"),
         tos_uri=_web_url(metadata, "tos_uri"),
+        require_dpop=_boolean(metadata, "dpop_bound_access_tokens"),  # RFC 9449 §5.2
     )
     if problem := client.settle_sector():
         raise InvalidClientMetadata(f"{problem}.")
@@ -106,6 +107,7 @@ def registration_response(client: Client, method: str, secret: str | None) -> di
         "token_endpoint_auth_method": method,
         "scope": client.scope,
         "subject_type": client.subject_type,
+        "dpop_bound_access_tokens": client.require_dpop,
     }
     if secret is not None:
         body.update(client_secret=secret, client_secret_expires_at=0)  # 0: never
@@ -207,6 +209,13 @@ def _string(metadata: dict, name: str) -> str | None:
     value = metadata.get(name)
     if value is not None and not isinstance(value, str):
         raise InvalidClientMetadata(f"{name} must be a string.")
+    return value
+
+
+def _boolean(metadata: dict, name: str) -> bool:
+    value = metadata.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidClientMetadata(f"{name} must be true or false.")
     return value
 
 

@@ -21,6 +21,7 @@ from ..security.client_throttle import throttle_key
 from . import client_assertion
 from . import device
 from .endpoints import BearerResourceProtector
+from .endpoints import DPoPAccessTokenValidator
 from .endpoints import EndSessionEndpoint
 from .endpoints import IntrospectionEndpoint
 from .endpoints import JWTAccessTokenValidator
@@ -157,6 +158,7 @@ def init_app(app: Flask) -> AuthorizationServer:
     server.register_extension(server.issuer_parameter)
     resource_protector = BearerResourceProtector()
     resource_protector.register_token_validator(JWTAccessTokenValidator())
+    resource_protector.register_token_validator(DPoPAccessTokenValidator())
     server.register_endpoint(UserInfoEndpoint(resource_protector=resource_protector))
     server.register_endpoint(EndSessionEndpoint)
     server.register_endpoint(IntrospectionEndpoint)

@@ -48,6 +48,12 @@ class AccessToken:
     def user(self) -> User | None:
         return self.family.user if self.family is not None else None
 
+    @property
+    def dpop_jkt(self) -> str | None:
+        """The thumbprint of the DPoP key the token is bound to (RFC 9449 §6.1), if any."""
+        confirmation = self.claims.get("cnf")
+        return confirmation.get("jkt") if isinstance(confirmation, dict) else None
+
     # --- what Authlib's resource protector and endpoints ask of a token --------------------
     def get_scope(self) -> str:
         return self.scope

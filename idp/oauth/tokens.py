@@ -68,13 +68,16 @@ def access_token_claims(client, user, scope: str, audience: list[str],
     }
 
 
-def token_response(client, user, scope: str, audience: list[str],
-                   with_refresh_token: bool) -> dict[str, Any]:
-    """The body of a successful token response (RFC 6749 §5.1)."""
+def token_response(client, user, scope: str, audience: list[str], with_refresh_token: bool,
+                   dpop_jkt: str | None = None) -> dict[str, Any]:
+    """The body of a successful token response (RFC 6749 §5.1). With the thumbprint of a DPoP
+    key, the access token is bound to that key (RFC 9449 §6.1)."""
     lifetime = current_app.config["ACCESS_TOKEN_TTL_SECONDS"]
     claims = access_token_claims(client, user, scope, audience, lifetime)
+    if dpop_jkt is not None:
+        claims["cnf"] = {"jkt": dpop_jkt}
     response = {
-        "token_type": "Bearer",
+        "token_type": "DPoP" if dpop_jkt is not None else "Bearer",
         "access_token": current_app.extensions["idp.keys"].sign(claims, typ="at+jwt"),
         "expires_in": lifetime,
         "scope": scope or "",
@@ -84,10 +87,13 @@ def token_response(client, user, scope: str, audience: list[str],
     return response
 
 
-def start_family(client, user, authorization_code) -> TokenFamily:
-    """A new family for a code exchange; it ends REFRESH_TOKEN_ABSOLUTE_SECONDS from now."""
+def start_family(client, user, authorization_code, dpop_jkt: str | None = None) -> TokenFamily:
+    """A new family for a code exchange; it ends REFRESH_TOKEN_ABSOLUTE_SECONDS from now. A
+    public client that proved a DPoP key has its refresh tokens bound to that key (RFC 9449
+    §5); a confidential client's are bound to its own credentials already."""
     lifetime = timedelta(seconds=current_app.config["REFRESH_TOKEN_ABSOLUTE_SECONDS"])
     family = TokenFamily(client_id=client.client_id, user_id=user.id,
+                         dpop_jkt=dpop_jkt if client.is_public else None,
                          authorization_code_id=authorization_code.id,
                          scope=authorization_code.scope,
                          resources=list(authorization_code.resources),

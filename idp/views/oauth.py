@@ -26,6 +26,7 @@ from ..models import Consent
 from ..models import PushedRequest
 from ..models import db
 from ..models.client import ANY_AUTH_METHOD
+from ..oauth import dpop
 from ..oauth import pushed_requests
 from ..oauth import response_modes
 from ..oauth.claims import SCOPE_DESCRIPTIONS
@@ -301,6 +302,10 @@ def push_authorization_request():
             raise InvalidRequestError("client_id is not the client that authenticated.")
         if "request_uri" in params:
             raise InvalidRequestError("A pushed request cannot itself name a request_uri.")
+        # RFC 9449 §10.1: a proof sent with the request binds its code to the proof's key.
+        if (proof_jkt := dpop.proof_key("/par")) is not None and \
+                params.setdefault("dpop_jkt", proof_jkt) != proof_jkt:
+            raise dpop.InvalidDPoPProofError("dpop_jkt is not the key of the DPoP proof.")
         for name, error_class in UNSUPPORTED_PARAMETERS.items():
             if params.get(name):
                 raise error_class()

@@ -16,6 +16,7 @@ from ..models.client import CONFIDENTIAL_AUTH_METHODS
 from ..models.client import SUBJECT_TYPES
 from ..oauth import client_assertion
 from ..oauth import device
+from ..oauth import dpop
 from ..oauth import registration
 from ..oauth import response_modes
 from ..oauth.claims import CLAIMS_SUPPORTED
@@ -55,6 +56,7 @@ def discovery_document(issuer: str, with_registration: bool = False) -> dict:
         **{f"{endpoint}_endpoint_auth_signing_alg_values_supported": client_assertion.ALGORITHMS
            for endpoint in ("token", "introspection", "revocation")},
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": dpop.ALGORITHMS,
         "claims_supported": CLAIMS_SUPPORTED,
         "acr_values_supported": ACR_VALUES,
         "claims_parameter_supported": False,

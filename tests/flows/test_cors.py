@@ -18,6 +18,7 @@ def test_preflight_allows_a_bearer_token_from_any_origin(http, path):
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
     assert "authorization" in response.headers["Access-Control-Allow-Headers"].lower()
+    assert "dpop" in response.headers["Access-Control-Allow-Headers"].lower()  # RFC 9449
     # Never with credentials: the browser then sends no cookie of the provider's.
     assert "Access-Control-Allow-Credentials" not in response.headers
 

@@ -278,3 +278,12 @@ def test_the_consent_page_links_the_clients_privacy_policy_and_terms(http, user)
                                  "com.example.app:/p", "https://notes.example/p#top"])
 def test_a_document_link_must_be_an_https_url(http, name, uri):
     assert_refused(register(http, {**WEB_APP, name: uri}))
+
+
+def test_a_client_may_register_for_dpop_bound_tokens_only(http):
+    """RFC 9449 §5.2: `dpop_bound_access_tokens`; its token requests then need a proof."""
+    body = registered(http, {**WEB_APP, "dpop_bound_access_tokens": True}).body
+    assert body["dpop_bound_access_tokens"] is True
+    assert registered(http, WEB_APP).body["dpop_bound_access_tokens"] is False
+    assert "true or false" in assert_refused(
+        register(http, {**WEB_APP, "dpop_bound_access_tokens": "yes"}))

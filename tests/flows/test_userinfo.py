@@ -41,8 +41,10 @@ def test_userinfo_without_token_is_401_with_a_bare_challenge(http, authorization
     headers = {"Authorization": authorization} if authorization is not None else {}
     response = http.get("/userinfo", headers=headers)
     assert response.status_code == 401
-    # RFC 6750 §3.1: no bearer token at all, so the challenge carries no error code.
-    assert response.headers["WWW-Authenticate"] == "Bearer"
+    # RFC 6750 §3.1: no token at all, so the challenges carry no error code; RFC 9449 §7.1:
+    # the DPoP one names the proof algorithms.
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer, DPoP algs="RS256 PS256 ES256 Ed25519 EdDSA"')
     assert response.headers["Cache-Control"] == "no-store"
     body = response.get_json()
     assert body["error"] == "invalid_token"
