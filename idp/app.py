@@ -17,6 +17,7 @@ from . import keys
 from . import maintenance
 from .models import db
 from .models import hot_read
+from .oauth import dpop
 from .oauth import server
 from .security import hashing
 from .security import notices
@@ -115,6 +116,8 @@ def build(app: Flask) -> None:
     app.after_request(_security_headers)
     if hsts := app.config["STRICT_TRANSPORT_SECURITY"]:  # an https issuer (config.py)
         app.after_request(lambda response: _strict_transport_security(response, hsts))
+    if app.config["DPOP_NONCES"]:
+        app.after_request(dpop.add_nonce)
 
 
 def _refuse_nul_characters():
@@ -153,7 +156,7 @@ def _security_headers(response):
         if request.method == "OPTIONS":
             response.headers.extend(CORS_PREFLIGHT_HEADERS)
         else:  # so that the app can read why a token or a DPoP proof was refused
-            response.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate"
+            response.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate, DPoP-Nonce"
     return response
 
 

@@ -13,7 +13,13 @@ unique `jti`, with its public key in the header) and sends it in the `DPoP` head
 A proof is accepted once: its `jti` is remembered (a rate-limit counter) for as long as its
 `iat` is within the window. The URL a proof names is compared with the endpoint's URL under
 the issuer, as discovery publishes it, not with what a proxy in front may have rewritten.
-Server-provided nonces (§8, §9) are not used: freshness rests on `iat` and the window.
+
+With DPOP_NONCES on, a proof must also carry a nonce the provider gave out (§8, §9), so that
+a proof signed ahead of time, by a client whose clock an attacker set, is useless. Every
+answer to a request with a proof carries the current nonce in `DPoP-Nonce`; a proof without
+it is refused with `use_dpop_nonce`, and the client signs again. A nonce is an HMAC of the
+current period under HASH_KEY: every worker and host computes the same without sharing
+state, and a nonce is taken during its period and the next.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from urllib.parse import urlsplit
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import current_app
+from flask import g
 from flask import request
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -54,6 +61,7 @@ MIN_RSA_BITS = 2048
 # A JWK SHA-256 thumbprint (RFC 7638), as `dpop_jkt` carries it: 32 bytes in base64url.
 THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+NONCE_PERIOD_SECONDS = 300
 
 
 class InvalidDPoPProofError(OAuth2Error):
@@ -61,6 +69,13 @@ class InvalidDPoPProofError(OAuth2Error):
 
     error = "invalid_dpop_proof"
     status_code = 400
+
+
+class UseDPoPNonceError(InvalidDPoPProofError):
+    """RFC 9449 §8: sign the proof again, with the nonce in the DPoP-Nonce header."""
+
+    error = "use_dpop_nonce"
+    description = "Sign the DPoP proof again with the nonce in the DPoP-Nonce header."
 
 
 class ResourceDPoPError(OAuth2Error):
@@ -96,17 +111,40 @@ def proof_key(path: str, access_token: str | None = None) -> str | None:
     values = request.headers.getlist("DPoP")
     if not values:
         return None
+    if current_app.config["DPOP_NONCES"]:
+        g.dpop_nonce = _nonce(int(time.time()) // NONCE_PERIOD_SECONDS)  # for the answer
     # A proof has no comma: one means two headers folded into one by the server.
     if len(values) > 1 or "," in values[0]:
         raise InvalidDPoPProofError("Send exactly one DPoP header.")
     claims, key = _verified(values[0].strip())
     _check_claims(claims, endpoint_url(path), access_token)
+    if current_app.config["DPOP_NONCES"] and not _nonce_is_fresh(claims.get("nonce")):
+        raise UseDPoPNonceError()
     thumbprint = key.thumbprint()
     spent = f"dpop:{hash_secret(thumbprint + ' ' + claims['jti'])}"
     if rate_limit.count_attempt(spent, JTI_MEMORY_SECONDS) != 1:
         raise InvalidDPoPProofError("The DPoP proof has been used before: sign a new one for "
                                     "every request.")
     return thumbprint
+
+
+def add_nonce(response):
+    """After a request with a proof, the nonce its next proof must carry (DPOP_NONCES)."""
+    if nonce := g.get("dpop_nonce"):
+        response.headers["DPoP-Nonce"] = nonce
+    return response
+
+
+def _nonce(period: int) -> str:
+    return hash_secret(f"dpop-nonce {period}")[:32]
+
+
+def _nonce_is_fresh(value) -> bool:
+    if not isinstance(value, str):
+        return False
+    period = int(time.time()) // NONCE_PERIOD_SECONDS
+    return any(hmac.compare_digest(value.encode(), _nonce(p).encode())
+               for p in (period, period - 1))
 
 
 def check_thumbprint(value) -> str | None:

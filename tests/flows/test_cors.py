@@ -34,7 +34,7 @@ def test_userinfo_challenge_is_exposed_to_the_app(http):
     response = http.get("/userinfo", headers=APP_ORIGIN)
     assert response.status_code == 401
     assert response.headers["Access-Control-Allow-Origin"] == "*"
-    assert response.headers["Access-Control-Expose-Headers"] == "WWW-Authenticate"
+    assert response.headers["Access-Control-Expose-Headers"] == "WWW-Authenticate, DPoP-Nonce"
 
 
 @pytest.mark.parametrize("method, path", [

@@ -19,9 +19,12 @@ from joserfc.jwk import ECKey
 from joserfc.jwk import OctKey
 from joserfc.jwk import RSAKey
 
+from idp.oauth import dpop
 from idp.oauth.dpop import token_hash
 
 from ..conftest import add_client
+from ..conftest import add_user
+from ..conftest import make_app
 from ..helpers import Browserless
 from ..helpers import basic_auth
 from ..helpers import query_of
@@ -358,3 +361,64 @@ def test_discovery_names_the_proof_algorithms(http):
     metadata = http.get("/.well-known/openid-configuration").get_json()
     assert "ES256" in metadata["dpop_signing_alg_values_supported"]
     assert "HS256" not in metadata["dpop_signing_alg_values_supported"]
+
+
+# --- server nonces (§8, §9), where the operator asks for them ------------------------------
+
+@pytest.fixture
+def nonce_app(tmp_path, signing_keys_dir):
+    return make_app(tmp_path, signing_keys_dir, DPOP_NONCES=True)
+
+
+def test_with_nonces_a_proof_needs_the_providers_nonce(nonce_app):
+    http = nonce_app.test_client()
+    service = add_client(nonce_app, name="Worker", grant_types=["client_credentials"])
+    prover = Prover()
+    first = client_credentials(http, service, prover.proof())
+    assert_refused(first, error="use_dpop_nonce")
+    nonce = first.headers["DPoP-Nonce"]
+    assert_refused(client_credentials(http, service, prover.proof(nonce="made-up")),
+                   error="use_dpop_nonce")
+    issued = client_credentials(http, service, prover.proof(nonce=nonce))
+    assert issued.status_code == 200, issued.get_json()
+    assert issued.headers["DPoP-Nonce"] == nonce  # the same until its period ends
+    assert issued.get_json()["token_type"] == "DPoP"
+    # Without a proof, nothing changes: no nonce asked for, none given.
+    bearer = client_credentials(http, service)
+    assert bearer.status_code == 200 and "DPoP-Nonce" not in bearer.headers
+
+
+def test_with_nonces_a_nonce_lasts_its_period_and_the_next(nonce_app, monkeypatch):
+    http = nonce_app.test_client()
+    service = add_client(nonce_app, name="Worker", grant_types=["client_credentials"])
+    nonce = client_credentials(http, service, Prover().proof()).headers["DPoP-Nonce"]
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + dpop.NONCE_PERIOD_SECONDS)
+    assert client_credentials(http, service, Prover().proof(nonce=nonce)).status_code == 200
+    monkeypatch.setattr(time, "time", lambda: now + 2 * dpop.NONCE_PERIOD_SECONDS)
+    stale = client_credentials(http, service, Prover().proof(nonce=nonce))
+    assert_refused(stale, error="use_dpop_nonce")
+    assert stale.headers["DPoP-Nonce"] != nonce
+
+
+def test_with_nonces_userinfo_asks_for_one_with_a_dpop_challenge(nonce_app):
+    add_user(nonce_app)
+    spa = Browserless(nonce_app.test_client(), add_client(
+        nonce_app, name="SPA", public=True, redirect_uris=["https://spa.example/callback"],
+        scope="openid profile"))
+    prover = Prover()
+    nonce = spa.exchange(spa.code(scope="openid profile"),
+                         headers={"DPoP": prover.proof()}).headers["DPoP-Nonce"]
+    access_token = spa.exchange(spa.code(scope="openid profile"), headers={
+        "DPoP": prover.proof(nonce=nonce)}).get_json()["access_token"]
+    userinfo_url = f"{ISSUER}/userinfo"
+    refused = spa.http.get("/userinfo", headers={
+        "Authorization": f"DPoP {access_token}",
+        "DPoP": prover.proof(htu=userinfo_url, htm="GET", access_token=access_token)})
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].startswith('DPoP error="use_dpop_nonce"')
+    answer = spa.http.get("/userinfo", headers={
+        "Authorization": f"DPoP {access_token}",
+        "DPoP": prover.proof(htu=userinfo_url, htm="GET", access_token=access_token,
+                             nonce=refused.headers["DPoP-Nonce"])})
+    assert answer.status_code == 200
