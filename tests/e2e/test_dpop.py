@@ -16,6 +16,8 @@ from requests_oauth2client.exceptions import EndpointError
 
 from ..conftest import add_client
 from ..conftest import add_user
+from .test_device_flow import approve
+from .test_device_flow import ask
 from .test_oidc_client import CALLBACK
 from .test_oidc_client import sign_in_and_consent
 
@@ -116,3 +118,22 @@ def test_a_pushed_request_carries_the_key_binding(provider):
     token = exchange(provider, client, request, callback)
     assert requests.get(provider.metadata["userinfo_endpoint"], auth=token,
                         timeout=5).status_code == 200
+
+
+def test_a_device_binds_its_tokens_to_its_key(provider, alice):
+    """The Device Authorization Grant with DPoP: the device proves its key when it polls."""
+    tv_app = provider.register("Living-room TV", "--public", "--grant-type", "device_code",
+                               "--grant-type", "refresh_token", "--scope",
+                               "openid profile offline_access").client_id
+    client = rp(provider, auth=tv_app)
+    codes = ask(provider, tv_app, scope="openid profile offline_access").json()
+    approve(provider, codes)
+    token = client.device_code(codes["device_code"], dpop=True,
+                               dpop_key=DPoPKey.generate(alg="ES256"))
+    assert isinstance(token, DPoPToken)
+    assert requests.get(provider.metadata["userinfo_endpoint"], auth=token,
+                        timeout=5).json()["sub"] == alice.subject
+    taken = provider.post("token_endpoint", grant_type="refresh_token",
+                          refresh_token=token.refresh_token, client_id=tv_app)
+    assert taken.status_code == 400 and taken.json()["error"] == "invalid_dpop_proof"
+    assert isinstance(client.refresh_token(token), DPoPToken)

@@ -331,9 +331,11 @@ def test_dpop_jkt_binds_the_code_to_a_key(spa):
 
 
 def test_a_malformed_dpop_jkt_is_refused_at_authorize(spa):
-    response = spa.code_response(dpop_jkt="not-a-thumbprint")
+    response = spa.code_response(dpop_jkt="not-a-thumbprint", state="s1")
     assert response.status_code == 302
-    assert query_of(response.location)["error"] == "invalid_request"
+    assert response.location.startswith("https://spa.example/callback?")
+    params = query_of(response.location)
+    assert params["error"] == "invalid_request" and params["state"] == "s1"
 
 
 def par(spa, proof=None, **params):
