@@ -66,7 +66,9 @@ def exchange(provider, client: OAuth2Client, request, callback: str) -> DPoPToke
     return token
 
 
-def test_a_public_app_binds_its_code_tokens_and_refresh_token_to_one_key(provider):
+def public_app_signed_in(provider) -> tuple[str, OAuth2Client, DPoPKey, DPoPToken]:
+    """A public browser app with refresh tokens, its code bound to its DPoP key from
+    /authorize on: its client_id, the library's client, the key and the tokens."""
     add_user(provider.app)
     app = provider.register("Notes SPA", "--public", "--redirect-uri", CALLBACK,
                             "--grant-type", "authorization_code", "--grant-type",
@@ -76,8 +78,12 @@ def test_a_public_app_binds_its_code_tokens_and_refresh_token_to_one_key(provide
     request = client.authorization_request(scope="openid profile offline_access",
                                            dpop_key=key)
     assert request.args["dpop_jkt"] == key.dpop_jkt  # the code is bound from the start
-    callback = sign_in(provider, request)
-    token = exchange(provider, client, request, callback)
+    return app.client_id, client, key, exchange(provider, client, request,
+                                                sign_in(provider, request))
+
+
+def test_a_public_app_binds_its_code_tokens_and_refresh_token_to_one_key(provider):
+    client_id, client, _, token = public_app_signed_in(provider)
 
     userinfo = provider.metadata["userinfo_endpoint"]
     answer = requests.get(userinfo, auth=token, timeout=5)  # Authorization: DPoP, and a proof
@@ -92,7 +98,7 @@ def test_a_public_app_binds_its_code_tokens_and_refresh_token_to_one_key(provide
     assert requests.get(userinfo, auth=renewed, timeout=5).status_code == 200
     # The refresh token alone, without a proof by its key, is worth nothing.
     taken = provider.post("token_endpoint", grant_type="refresh_token",
-                          refresh_token=renewed.refresh_token, client_id=app.client_id)
+                          refresh_token=renewed.refresh_token, client_id=client_id)
     assert taken.status_code == 400
     assert taken.json()["error"] == "invalid_dpop_proof"
 

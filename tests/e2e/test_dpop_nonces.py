@@ -9,11 +9,7 @@ import requests
 from requests_oauth2client import DPoPKey
 from requests_oauth2client import DPoPToken
 
-from ..conftest import add_user
-from .test_dpop import exchange
-from .test_dpop import rp
-from .test_dpop import sign_in
-from .test_oidc_client import CALLBACK
+from .test_dpop import public_app_signed_in
 
 
 @pytest.fixture
@@ -22,15 +18,7 @@ def live_config() -> dict:
 
 
 def test_a_client_library_follows_the_nonces_the_provider_hands_out(provider):
-    add_user(provider.app)
-    app = provider.register("Notes SPA", "--public", "--redirect-uri", CALLBACK,
-                            "--grant-type", "authorization_code", "--grant-type",
-                            "refresh_token", "--scope", "openid profile offline_access")
-    client = rp(provider, auth=app.client_id)
-    key = DPoPKey.generate(alg="ES256")
-    request = client.authorization_request(scope="openid profile offline_access",
-                                           dpop_key=key)
-    token = exchange(provider, client, request, sign_in(provider, request))
+    client_id, client, key, token = public_app_signed_in(provider)
     assert key.as_nonce is not None  # the library was asked for one, and kept it
 
     answer = requests.get(provider.metadata["userinfo_endpoint"], auth=token, timeout=5)
@@ -42,7 +30,7 @@ def test_a_client_library_follows_the_nonces_the_provider_hands_out(provider):
     bare = DPoPKey.generate(alg="ES256")
     refused = requests.post(provider.metadata["token_endpoint"], timeout=5, data={
         "grant_type": "refresh_token", "refresh_token": renewed.refresh_token,
-        "client_id": app.client_id},
+        "client_id": client_id},
         headers={"DPoP": str(bare.proof(htm="POST", htu=provider.metadata["token_endpoint"]))})
     assert refused.status_code == 400
     assert refused.json()["error"] == "use_dpop_nonce"
