@@ -28,6 +28,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 import warnings
@@ -140,11 +141,14 @@ def _nonce(period: int) -> str:
 
 
 def _nonce_is_fresh(value) -> bool:
-    if not isinstance(value, str):
-        return False
     period = int(time.time()) // NONCE_PERIOD_SECONDS
-    return any(hmac.compare_digest(value.encode(), _nonce(p).encode())
-               for p in (period, period - 1))
+    return any(_same_text(value, _nonce(p)) for p in (period, period - 1))
+
+
+def _same_text(value, expected: str) -> bool:
+    """`value` is the string `expected`, compared in constant time. compare_digest takes
+    ASCII text only, and a JSON string may hold anything, lone surrogates included."""
+    return isinstance(value, str) and value.isascii() and hmac.compare_digest(value, expected)
 
 
 def check_thumbprint(value) -> str | None:
@@ -230,9 +234,7 @@ def _check_claims(claims: dict[str, Any], url: str, access_token: str | None) ->
                             or claims["nbf"] > now + IAT_WINDOW_SECONDS):
         raise InvalidDPoPProofError("The DPoP proof is not valid yet.")
     if access_token is not None:
-        ath = claims.get("ath")
-        if not isinstance(ath, str) or not hmac.compare_digest(ath.encode(),
-                                                               token_hash(access_token).encode()):
+        if not _same_text(claims.get("ath"), token_hash(access_token)):
             raise InvalidDPoPProofError("The DPoP proof's ath must be the hash of the access "
                                         "token sent with it.")
 
@@ -251,4 +253,6 @@ def _comparable(url: str) -> tuple | None:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A JSON number; Python's json also reads NaN and Infinity, which no check can compare."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))

@@ -175,6 +175,7 @@ BAD_PROOFS = {
     "iat 2 minutes old": lambda p: p.proof(iat=int(time.time()) - 120),
     "iat 2 minutes ahead": lambda p: p.proof(iat=int(time.time()) + 120),
     "iat a string": lambda p: p.proof(iat=str(int(time.time()))),
+    "iat NaN": lambda p: p.proof(iat=float("nan")),  # Python's json reads it; never fresh
     "no jti": lambda p: p.proof(drop=["jti"]),
     "a long jti": lambda p: p.proof(jti="j" * 300),
     "no iat": lambda p: p.proof(drop=["iat"]),
@@ -252,6 +253,10 @@ def test_userinfo_refuses_a_bound_token_without_its_proof(spa):
         "proof naming another token": (
             {"Authorization": f"DPoP {access_token}",
              "DPoP": prover.proof(htu=userinfo_url, htm="GET", access_token=other_token)},
+            "invalid_dpop_proof"),
+        "proof with an ath no hash can be": (
+            {"Authorization": f"DPoP {access_token}",
+             "DPoP": prover.proof(htu=userinfo_url, htm="GET", ath="\ud800")},
             "invalid_dpop_proof"),
         "proof without ath": (
             {"Authorization": f"DPoP {access_token}",
