@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import secrets
 import time
 import warnings
@@ -429,3 +430,51 @@ def test_with_nonces_userinfo_asks_for_one_with_a_dpop_challenge(nonce_app):
         "DPoP": prover.proof(htu=userinfo_url, htm="GET", access_token=access_token,
                              nonce=refused.headers["DPoP-Nonce"])})
     assert answer.status_code == 200
+
+
+# --- junk ---------------------------------------------------------------------------------
+
+JUNK = [None, 1, -1, 1.5, float("nan"), float("inf"), True, "", "x", "\ud800", "é", [], {},
+        [1], {"a": 1}, "a" * 5000, 10**30]
+
+
+def junk_proof(rng: random.Random, key, htm="POST", htu=TOKEN_URL) -> str:
+    """A proof with a member or two of its header, key or claims replaced by junk, signed or
+    not."""
+    jwk = key.as_dict(private=False)
+    if rng.random() < 0.5:
+        jwk[rng.choice(["kty", "crv", "x", "y", "n", "e", "d", "k", "alg"])] = rng.choice(JUNK)
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk if rng.random() < 0.8
+              else rng.choice(JUNK)}
+    claims = {"jti": secrets.token_hex(4), "htm": htm, "htu": htu, "iat": int(time.time())}
+    for part in (header, claims):
+        if rng.random() < 0.6:
+            names = [*part, "nonce", "exp", "nbf", "ath", "crit", "kid"]
+            part[rng.choice(names)] = rng.choice(JUNK)
+    payload = json.dumps(claims if rng.random() < 0.8 else rng.choice(JUNK))
+
+    def encoded(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode("utf-8", "surrogatepass")).decode().rstrip("=")
+
+    unsigned = f"{encoded(json.dumps(header))}.{encoded(payload)}"
+    try:
+        return jws.serialize_compact(header, payload, key, algorithms=["ES256"])
+    except Exception:  # joserfc will not sign that header: send it unsigned
+        return unsigned + ".c2ln"
+
+
+def test_proofs_of_junk_are_refused_without_a_500(http, service, spa):
+    rng = random.Random(9449)
+    key = ECKey.generate_key("P-256", private=True)
+    access_token = spa.exchange(spa.code(scope="openid"),
+                                headers={"DPoP": Prover(key).proof()}).get_json()["access_token"]
+    for _ in range(300):
+        issued = client_credentials(http, service, junk_proof(rng, key))
+        assert issued.status_code in (200, 400), issued.get_data(as_text=True)
+        if issued.status_code == 400:
+            assert issued.get_json()["error"] == "invalid_dpop_proof"
+        proof = junk_proof(rng, key, "GET", f"{ISSUER}/userinfo")
+        answer = spa.http.get("/userinfo", headers={"Authorization": f"DPoP {access_token}",
+                                                    "DPoP": proof})
+        assert answer.status_code == 401, answer.get_data(as_text=True)  # none has a true ath
+        assert answer.get_json()["error"] == "invalid_dpop_proof"
