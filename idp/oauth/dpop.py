@@ -45,6 +45,7 @@ from joserfc.errors import JoseError
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import JWKRegistry
 
+from ..security import audit
 from ..security import rate_limit
 from ..security.hashing import hash_secret
 from . import client_assertion
@@ -123,7 +124,8 @@ def proof_key(path: str, access_token: str | None = None) -> str | None:
         raise UseDPoPNonceError()
     thumbprint = key.thumbprint()
     spent = f"dpop:{hash_secret(thumbprint + ' ' + claims['jti'])}"
-    if rate_limit.count_attempt(spent, JTI_MEMORY_SECONDS) != 1:
+    if rate_limit.count_attempt(spent, JTI_MEMORY_SECONDS) != 1:  # copied on its way?
+        audit.log("dpop.rejected", reason="proof_replayed", endpoint=path, jkt=thumbprint)
         raise InvalidDPoPProofError("The DPoP proof has been used before: sign a new one for "
                                     "every request.")
     return thumbprint

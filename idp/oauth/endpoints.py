@@ -42,6 +42,8 @@ class JWTAccessTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> AccessToken | None:
         token = load_access_token(token_string)
         if token is not None and token.dpop_jkt is not None:  # RFC 9449 §7.2
+            audit.log("dpop.rejected", reason="bound_token_sent_as_bearer",
+                      client_id=token.claims["client_id"])
             raise dpop.ResourceDPoPError("invalid_token", "This access token is bound to a DPoP "
                                          "key: send it with the DPoP scheme and a proof.")
         return token
@@ -73,6 +75,8 @@ class DPoPAccessTokenValidator(JWTAccessTokenValidator):
             raise dpop.ResourceDPoPError("invalid_dpop_proof", "A DPoP-bound access token "
                                          "needs a DPoP proof in the DPoP header.")
         if proof_jkt != token.dpop_jkt:
+            audit.log("dpop.rejected", reason="proof_of_another_key",
+                      client_id=token.claims["client_id"])
             raise dpop.ResourceDPoPError("invalid_dpop_proof", "The DPoP proof is signed by "
                                          "another key than the one the token is bound to.")
         return token

@@ -58,8 +58,11 @@ class IssuesTokens:
         return client
 
     def check_dpop_binding(self, bound_jkt: str | None, what: str) -> None:
-        """A code or refresh token bound to a DPoP key is good only with a proof by that key."""
+        """A code or refresh token bound to a DPoP key is good only with a proof by that key:
+        without it, it may be in the hands of someone else."""
         if bound_jkt is not None and bound_jkt != self.request.dpop_jkt:
+            audit.log("dpop.rejected", reason=f"{what.replace(' ', '_')}_of_another_key",
+                      client_id=self.request.client.client_id)
             raise dpop.InvalidDPoPProofError(f"The {what} is bound to another DPoP key than "
                                              "this proof's.")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import random
 import secrets
 import time
@@ -122,10 +123,21 @@ def test_holder_of_key_required_for_a_client_registered_so(http, app):
     assert client_credentials(http, bound, Prover().proof()).get_json()["token_type"] == "DPoP"
 
 
-def test_each_proof_is_accepted_once(http, service):
-    proof = Prover().proof()
+def audited(caplog, reason: str) -> dict:
+    """The dpop.rejected audit event with this reason."""
+    events = [json.loads(record.getMessage()) for record in caplog.records
+              if record.name == "idp.audit"]
+    return next(event for event in events
+                if event["event"] == "dpop.rejected" and event["reason"] == reason)
+
+
+def test_each_proof_is_accepted_once(http, service, caplog):
+    caplog.set_level(logging.INFO)
+    prover = Prover()
+    proof = prover.proof()
     assert client_credentials(http, service, proof).status_code == 200
     assert_refused(client_credentials(http, service, proof))
+    assert audited(caplog, "proof_replayed")["jkt"] == prover.jkt  # copied on its way?
 
 
 def test_iat_ten_seconds_either_way_is_accepted(http, service):
@@ -236,7 +248,8 @@ def test_happy_flow_with_dpop_to_userinfo(spa):
     assert answer.status_code == 200
 
 
-def test_userinfo_refuses_a_bound_token_without_its_proof(spa):
+def test_userinfo_refuses_a_bound_token_without_its_proof(spa, caplog):
+    caplog.set_level(logging.INFO)
     prover = Prover()
     access_token = spa.exchange(spa.code(scope="openid profile"),
                                 headers={"DPoP": prover.proof()}).get_json()["access_token"]
@@ -273,6 +286,9 @@ def test_userinfo_refuses_a_bound_token_without_its_proof(spa):
         challenge = answer.headers["WWW-Authenticate"]
         assert challenge.startswith(f'DPoP error="{error}"'), name
         assert 'algs="' in challenge, name
+    # The two signs of a stolen token are audited, with the client it was issued to.
+    for reason in ("bound_token_sent_as_bearer", "proof_of_another_key"):
+        assert audited(caplog, reason)["client_id"] == spa.client.client_id
 
 
 def test_userinfo_refuses_a_bearer_token_sent_as_dpop(http, flow):
@@ -290,8 +306,9 @@ def test_userinfo_without_a_token_offers_both_schemes(http):
     assert challenge.startswith("Bearer, DPoP algs=")
 
 
-def test_a_public_clients_refresh_token_is_bound_to_its_key(spa):
+def test_a_public_clients_refresh_token_is_bound_to_its_key(spa, caplog):
     """RFC 9449 §5; FAPI 2.0 refresh-token. Refused tries do not spend the refresh token."""
+    caplog.set_level(logging.INFO)
     prover = Prover()
     tokens = spa.exchange(spa.code(scope="openid offline_access"),
                           headers={"DPoP": prover.proof()}).get_json()
@@ -299,6 +316,7 @@ def test_a_public_clients_refresh_token_is_bound_to_its_key(spa):
                "client_id": spa.client.client_id}
     assert_refused(spa.http.post("/token", data=refresh))
     assert_refused(spa.http.post("/token", data=refresh, headers={"DPoP": Prover().proof()}))
+    assert audited(caplog, "refresh_token_of_another_key")["client_id"] == spa.client.client_id
     renewed = spa.http.post("/token", data=refresh, headers={"DPoP": prover.proof()})
     assert renewed.status_code == 200, renewed.get_json()
     assert renewed.get_json()["token_type"] == "DPoP"
