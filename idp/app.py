@@ -110,7 +110,7 @@ def build(app: Flask) -> None:
     csrf.exempt(well_known.bp)  # GET only, and the cheapest exemption to check
     for view in (oauth.token, oauth.userinfo, oauth.end_session, oauth.authorize,
                  oauth.introspect, oauth.revoke, oauth.push_authorization_request,
-                 device.device_authorization, registration.register):
+                 device.device_authorization, registration.register, registration.manage):
         csrf.exempt(view)
     app.before_request(_refuse_nul_characters)
     app.after_request(_security_headers)

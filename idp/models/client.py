@@ -159,6 +159,8 @@ class Client(db.Model, ClientRules):
     # Registered by the client itself at /register (RFC 7591), not by the operator: its name
     # and URIs are its own claims, which the consent page says.
     self_registered: Mapped[bool] = mapped_column(default=False)
+    # RFC 7592: the keyed hash of the token a self-registered client manages itself with.
+    registration_token_hash: Mapped[str | None] = mapped_column(db.String(64))
     # "public": users' `sub` is their own identifier; "pairwise": one of this client's sector,
     # the host its redirect URIs share, set at registration and kept (oauth/subjects.py).
     subject_type: Mapped[str] = mapped_column(db.String(10), default=PUBLIC_SUBJECTS)

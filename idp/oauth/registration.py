@@ -9,8 +9,16 @@ that the name is the client's own claim. It cannot name a URL the provider itsel
 registration, anyone could make the provider send requests into its own network.
 
 Metadata this provider does not use (logo_uri, client_uri, contacts, software_id...) is
-ignored and not echoed back (RFC 7591 §2). Registration management (RFC 7592) is not offered:
-the operator changes or deletes a client with `idp clients`.
+ignored and not echoed back (RFC 7591 §2).
+
+Registration management (RFC 7592): the answer to a registration carries a registration
+access token (256 bits, kept as a keyed hash) and the client's own URI, /register/CLIENT_ID,
+where the client reads its registration (GET), replaces it (PUT, by the rules of a
+registration) or deletes itself (DELETE). Each read or update answers with a new token, and
+the one it was made with stops working: a token that leaks is good once. What the client
+cannot change is how it authenticates and how it knows its users (`subject_type`); a new
+back-channel logout URI still needs the operator. Clients the operator registered have no
+token: `idp clients` manages them.
 """
 
 from __future__ import annotations
@@ -27,11 +35,16 @@ from ..models.client import SUBJECT_TYPES
 from ..models.client import problem_with_client_uri
 from ..models.client import problem_with_web_url
 from ..models.user import problem_with_text
+from ..security.hashing import hash_secret
+from ..security.hashing import new_secret
 from .claims import SUPPORTED_SCOPES
 from .client_keys import problem_with_jwks
 from .token_store import to_timestamp
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", KEY_AUTH_METHOD, "none")
+# What the server says of a client, which the client may not send back (RFC 7592 §2.2).
+SERVER_FIELDS = ("registration_access_token", "registration_client_uri",
+                 "client_secret_expires_at", "client_id_issued_at")
 GRANT_TYPES = ("authorization_code", "refresh_token")
 DEFAULT_SCOPE = "openid profile email"
 MAX_URIS = 20  # of each kind
@@ -49,6 +62,10 @@ class InvalidClientMetadata(OAuth2Error):
 
 class InvalidRedirectUri(OAuth2Error):
     error = "invalid_redirect_uri"
+
+
+class InvalidRequest(OAuth2Error):
+    error = "invalid_request"
 
 
 def client_from(metadata, with_token: bool) -> tuple[Client, str]:
@@ -92,6 +109,53 @@ def client_from(metadata, with_token: bool) -> tuple[Client, str]:
         raise InvalidClientMetadata(f"{problem}.")
     _keys(metadata, client, method)
     return client, method
+
+
+def update_from(client: Client, metadata) -> str:
+    """RFC 7592 §2.2: replace a self-registered client's metadata with `metadata`, checked as a
+    registration is; returns the token_endpoint_auth_method it names. The caller commits, or
+    rolls back on an error."""
+    if not isinstance(metadata, dict):
+        raise InvalidClientMetadata("The request body must be a JSON object of client metadata.")
+    if metadata.get("client_id") != client.client_id:
+        raise InvalidRequest("client_id must be the client's own.")
+    if sent := [name for name in SERVER_FIELDS if name in metadata]:
+        raise InvalidRequest(f"{', '.join(sent)}: the server's to say, not the client's.")
+    secret = metadata.get("client_secret")
+    if secret is not None and not (isinstance(secret, str) and client.check_client_secret(secret)):
+        raise InvalidClientMetadata("client_secret is not the client's secret.")
+    # A back-channel logout URI registered with the initial access token may stay as it is.
+    registered_uri = client.backchannel_logout_uri
+    updated, method = client_from(metadata, with_token=registered_uri is not None and
+                                  metadata.get("backchannel_logout_uri") == registered_uri)
+    if updated.token_endpoint_auth_method != client.token_endpoint_auth_method:
+        raise InvalidClientMetadata("token_endpoint_auth_method cannot change: register a new "
+                                    "client.")
+    if updated.subject_type != client.subject_type:
+        raise InvalidClientMetadata("subject_type cannot change: the client's users are known "
+                                    "by their subjects.")
+    for name in ("name", "redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri",
+                 "grant_types", "scope", "policy_uri", "tos_uri", "require_dpop", "jwks"):
+        setattr(client, name, getattr(updated, name))
+    if problem := client.settle_sector():
+        raise InvalidRedirectUri(f"{problem}.")
+    return method
+
+
+def registered_auth_method(client: Client) -> str:
+    """How the client authenticates, as registration metadata names it."""
+    return ("none" if client.is_public else KEY_AUTH_METHOD if client.uses_keys
+            else "client_secret_basic")
+
+
+def management_credentials(client: Client) -> dict:
+    """RFC 7592 §3: a new registration access token, which replaces the client's previous
+    one, and the URI it works at. The caller commits."""
+    token = new_secret()
+    client.registration_token_hash = hash_secret(token)
+    return {"registration_access_token": token,
+            "registration_client_uri": f"{current_app.config['ISSUER']}/register/"
+                                       f"{client.client_id}"}
 
 
 def registration_response(client: Client, method: str, secret: str | None) -> dict:

@@ -18,7 +18,7 @@ log = logging.getLogger("idp.errors")
 # Endpoints whose callers are programs: they get JSON errors, never an HTML page.
 API_ENDPOINTS = {"oauth.token", "oauth.userinfo", "oauth.introspect", "oauth.revoke",
                  "oauth.push_authorization_request", "device.device_authorization",
-                 "registration.register",
+                 "registration.register", "registration.manage",
                  "well_known.jwks", "well_known.openid_configuration",
                  "well_known.oauth_authorization_server"}
 API_PATHS = ("/token", "/userinfo", "/introspect", "/revoke", "/par", "/device_authorization",

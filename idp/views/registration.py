@@ -1,4 +1,6 @@
-"""/register: dynamic client registration (RFC 7591; the rules are in oauth/registration.py)."""
+"""/register: dynamic client registration (RFC 7591), and /register/CLIENT_ID, where a
+self-registered client manages its registration (RFC 7592). The rules are in
+oauth/registration.py."""
 
 from __future__ import annotations
 
@@ -13,11 +15,14 @@ from flask import abort
 from flask import current_app
 from flask import request
 
+from ..models import Client
 from ..models import db
 from ..oauth import registration
 from ..oauth.server import authorization
+from ..oauth.server import could_be_client_id
 from ..security import audit
 from ..security import rate_limit
+from ..security.hashing import secret_matches
 
 bp = Blueprint("registration", __name__)
 MAX_BODY_BYTES = 256 * 1024  # forty URIs of 2,000 characters and a key set fit
@@ -62,11 +67,59 @@ def register():
         return server.handle_error_response(None, error)
     secret = None if client.is_public or client.uses_keys else client.set_secret()
     db.session.add(client)
+    db.session.flush()  # the client_id, for its management URI
+    body = {**registration.registration_response(client, method, secret),
+            **registration.management_credentials(client)}
     db.session.commit()
     audit.log("client.registered", client_id=client.client_id,
               auth_method=client.token_endpoint_auth_method, with_token=with_token)
-    return server.handle_response(201, registration.registration_response(client, method, secret),
-                                  default_json_headers)
+    return server.handle_response(201, body, default_json_headers)
+
+
+class InvalidRegistrationToken(InvalidToken):
+    """RFC 7592 §2: no such client, or not this token. Both look the same from outside."""
+
+    description = ("Managing a registration needs its registration access token: "
+                   "Authorization: Bearer ... (the latest one issued).")
+
+
+@bp.route("/register/<client_id>", methods=["GET", "PUT", "DELETE"])
+def manage(client_id: str):
+    """RFC 7592: read (GET), replace (PUT) or delete (DELETE) a self-registered client,
+    authenticated by its registration access token. A read or an update answers with a new
+    token; the one it was made with stops working."""
+    if not registration.enabled():
+        abort(404)
+    server = authorization()
+    try:
+        client = _client_holding_the_token(client_id)
+        if request.method == "DELETE":
+            db.session.delete(client)
+            db.session.commit()
+            audit.log("client.registration_deleted", client_id=client_id)
+            return "", 204
+        method = (registration.update_from(client, _metadata()) if request.method == "PUT"
+                  else registration.registered_auth_method(client))
+    except OAuth2Error as error:
+        db.session.rollback()
+        audit.log("client.registration_management_rejected", error=error.error,
+                  method=request.method)
+        return server.handle_error_response(None, error)
+    body = {**registration.registration_response(client, method, None),
+            **registration.management_credentials(client)}
+    db.session.commit()
+    if request.method == "PUT":
+        audit.log("client.registration_updated", client_id=client_id)
+    return server.handle_response(200, body, default_json_headers)
+
+
+def _client_holding_the_token(client_id: str) -> Client:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    client = Client.by_client_id(client_id) if could_be_client_id(client_id) else None
+    if (client is None or scheme.lower() != "bearer"
+            or not secret_matches(client.registration_token_hash, given.strip())):
+        raise InvalidRegistrationToken()
+    return client
 
 
 def _metadata():

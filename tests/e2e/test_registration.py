@@ -50,3 +50,28 @@ def test_a_client_registers_itself_then_signs_a_user_in(live_server, auth_method
     refreshed = rp.refresh_token(metadata["token_endpoint"],
                                  refresh_token=token["refresh_token"])
     assert refreshed["refresh_token"] != token["refresh_token"]
+
+
+def test_a_client_manages_its_own_registration(live_server):
+    """RFC 7592 over HTTP: read, update and delete through the URI and token registration
+    answered with, each answer bringing the next token."""
+    metadata = requests.get(f"{live_server.url}/.well-known/openid-configuration",
+                            timeout=5).json()
+    client = requests.post(metadata["registration_endpoint"], timeout=5, json={
+        "client_name": "Assistant", "redirect_uris": [CALLBACK]}).json()
+    uri, token = client["registration_client_uri"], client["registration_access_token"]
+    assert uri == f"{live_server.url}/register/{client['client_id']}"
+
+    read = requests.get(uri, timeout=5, headers={"Authorization": f"Bearer {token}"})
+    assert read.status_code == 200 and read.json()["client_name"] == "Assistant"
+    token = read.json()["registration_access_token"]
+    updated = requests.put(uri, timeout=5, headers={"Authorization": f"Bearer {token}"}, json={
+        "client_id": client["client_id"], "client_name": "Assistant 2",
+        "redirect_uris": [CALLBACK, "http://127.0.0.1/cb"]})
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["redirect_uris"] == [CALLBACK, "http://127.0.0.1/cb"]
+    token = updated.json()["registration_access_token"]
+    deleted = requests.delete(uri, timeout=5, headers={"Authorization": f"Bearer {token}"})
+    assert deleted.status_code == 204
+    gone = requests.get(uri, timeout=5, headers={"Authorization": f"Bearer {token}"})
+    assert gone.status_code == 401 and gone.json()["error"] == "invalid_token"

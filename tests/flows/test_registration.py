@@ -13,8 +13,10 @@ from joserfc.jwk import RSAKey
 from idp.models import Client
 from idp.models import db
 
+from ..conftest import add_client
 from ..conftest import make_app
 from ..helpers import Browserless
+from ..helpers import basic_auth
 from ..helpers import page_text
 from ..helpers import query_of
 
@@ -287,3 +289,112 @@ def test_a_client_may_register_for_dpop_bound_tokens_only(http):
     assert registered(http, WEB_APP).body["dpop_bound_access_tokens"] is False
     assert "true or false" in assert_refused(
         register(http, {**WEB_APP, "dpop_bound_access_tokens": "yes"}))
+
+
+# --- registration management (RFC 7592) ---------------------------------------------------
+
+def manage(http, client, method="GET", token=None, metadata=None):
+    """A call to the client's own registration URI with its registration access token."""
+    path = client.body["registration_client_uri"].removeprefix("http://127.0.0.1:5000")
+    headers = {"Authorization": f"Bearer {token or client.body['registration_access_token']}"}
+    if metadata is None:
+        return http.open(path, method=method, headers=headers)
+    return http.open(path, method=method, headers=headers, data=json.dumps(metadata),
+                     content_type="application/json")
+
+
+def test_a_client_reads_its_registration_and_each_read_turns_its_token(http):
+    client = registered(http, WEB_APP)
+    assert client.body["registration_client_uri"] == (
+        f"http://127.0.0.1:5000/register/{client.client_id}")
+    read = manage(http, client)
+    assert read.status_code == 200 and read.headers["Cache-Control"] == "no-store"
+    body = read.get_json()
+    assert body["client_id"] == client.client_id and body["redirect_uris"] == WEB_APP[
+        "redirect_uris"]
+    assert "client_secret" not in body  # kept only as a hash
+    assert body["registration_access_token"] != client.body["registration_access_token"]
+    # The token the read was made with is spent; the new one works.
+    assert_refused(manage(http, client), "invalid_token", 401)
+    assert manage(http, client, token=body["registration_access_token"]).status_code == 200
+
+
+def test_a_client_updates_its_registration(http, user):
+    client = registered(http, WEB_APP)
+    update = {**WEB_APP, "client_id": client.client_id, "client_name": "Notes 2",
+              "redirect_uris": ["https://notes.example/new-cb"],
+              "client_secret": client.secret}
+    response = manage(http, client, "PUT", metadata=update)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["client_name"] == "Notes 2"
+    assert body["redirect_uris"] == ["https://notes.example/new-cb"]
+    flow = Browserless(http, SimpleNamespace(**{**vars(client),
+                                                "redirect_uris": body["redirect_uris"]}))
+    flow.authorize()
+    assert "Notes 2" in flow.follow(flow.login()).get_data(as_text=True)  # the consent page
+    old = flow.authorize(redirect_uri="https://notes.example/cb")
+    assert old.status_code == 400  # the old redirect URI is gone: an error page
+
+
+@pytest.mark.parametrize("change, error", [
+    ({"client_id": "another"}, "invalid_request"),
+    ({"registration_access_token": "x"}, "invalid_request"),
+    ({"client_id_issued_at": 0}, "invalid_request"),
+    ({"client_secret": "not the secret"}, "invalid_client_metadata"),
+    ({"token_endpoint_auth_method": "none"}, "invalid_client_metadata"),
+    ({"subject_type": "pairwise"}, "invalid_client_metadata"),
+    ({"redirect_uris": ["http://notes.example/cb"]}, "invalid_redirect_uri"),
+    ({"backchannel_logout_uri": "https://notes.example/bc"}, "invalid_client_metadata"),
+])
+def test_an_update_is_checked_as_a_registration_is(app, http, change, error):
+    client = registered(http, WEB_APP)
+    update = {**WEB_APP, "client_id": client.client_id, **change}
+    assert_refused(manage(http, client, "PUT", metadata=update), error)
+    with app.app_context():  # nothing changed, and the token still works
+        assert Client.by_client_id(client.client_id).redirect_uris == WEB_APP["redirect_uris"]
+    assert manage(http, client).status_code == 200
+
+
+def test_a_pairwise_clients_redirect_uris_stay_on_its_sector(http):
+    client = registered(http, {**WEB_APP, "subject_type": "pairwise"})
+    update = {**WEB_APP, "client_id": client.client_id, "subject_type": "pairwise",
+              "redirect_uris": ["https://elsewhere.example/cb"]}
+    assert "must stay on notes.example" in assert_refused(
+        manage(http, client, "PUT", metadata=update), "invalid_redirect_uri")
+
+
+def test_a_client_deletes_itself_with_its_tokens(app, http, user):
+    client = registered(http, {**WEB_APP, "grant_types": ["authorization_code",
+                                                          "refresh_token"]})
+    tokens = Browserless(http, client).tokens(scope="openid offline_access")
+    assert manage(http, client, "DELETE").status_code == 204
+    with app.app_context():
+        assert Client.by_client_id(client.client_id) is None
+    refreshed = http.post("/token", data={"grant_type": "refresh_token",
+                                          "refresh_token": tokens["refresh_token"]},
+                          headers=basic_auth(client.client_id, client.secret))
+    assert refreshed.status_code == 401  # no such client any more
+    assert_refused(manage(http, client), "invalid_token", 401)
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic abc", "Bearer "])
+def test_management_needs_the_clients_own_token(http, authorization):
+    client = registered(http, WEB_APP)
+    other = registered(http, WEB_APP)
+    path = f"/register/{client.client_id}"
+    headers = {"Authorization": authorization} if authorization else {}
+    for method in ("GET", "PUT", "DELETE"):
+        assert_refused(http.open(path, method=method, headers=headers), "invalid_token", 401)
+    # Another client's token, an unknown client, a client_id no client can have.
+    token = other.body["registration_access_token"]
+    for path in (f"/register/{client.client_id}", "/register/nobody", "/register/" + "x" * 65):
+        assert_refused(http.get(path, headers={"Authorization": f"Bearer {token}"}),
+                       "invalid_token", 401)
+
+
+def test_an_operators_client_cannot_be_managed(app, http):
+    operators = add_client(app, name="Operator's app")
+    response = http.get(f"/register/{operators.client_id}",
+                        headers={"Authorization": "Bearer anything"})
+    assert_refused(response, "invalid_token", 401)
