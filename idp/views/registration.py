@@ -14,6 +14,7 @@ from flask import Blueprint
 from flask import abort
 from flask import current_app
 from flask import request
+from sqlalchemy import update
 
 from ..models import Client
 from ..models import db
@@ -114,10 +115,21 @@ def manage(client_id: str):
 
 
 def _client_holding_the_token(client_id: str) -> Client:
+    """The client, its token spent in this transaction: of two requests with one token, one
+    goes on (the other waits for its row, then finds the token gone). A rollback gives the
+    token back."""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     client = Client.by_client_id(client_id) if could_be_client_id(client_id) else None
     if (client is None or scheme.lower() != "bearer"
             or not secret_matches(client.registration_token_hash, given.strip())):
+        raise InvalidRegistrationToken()
+    spent = db.session.execute(
+        update(Client)
+        .where(Client.id == client.id,
+               Client.registration_token_hash == client.registration_token_hash)
+        .values(registration_token_hash=None)
+    ).rowcount
+    if spent != 1:
         raise InvalidRegistrationToken()
     return client
 
