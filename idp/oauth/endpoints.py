@@ -42,10 +42,9 @@ class JWTAccessTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> AccessToken | None:
         token = load_access_token(token_string)
         if token is not None and token.dpop_jkt is not None:  # RFC 9449 §7.2
-            audit.log("dpop.rejected", reason="bound_token_sent_as_bearer",
-                      client_id=token.claims["client_id"])
-            raise dpop.ResourceDPoPError("invalid_token", "This access token is bound to a DPoP "
-                                         "key: send it with the DPoP scheme and a proof.")
+            raise _misused(token, "bound_token_sent_as_bearer", "invalid_token",
+                           "This access token is bound to a DPoP key: send it with the DPoP "
+                           "scheme and a proof.")
         return token
 
     def validate_token(self, token, scopes, request):
@@ -75,10 +74,9 @@ class DPoPAccessTokenValidator(JWTAccessTokenValidator):
             raise dpop.ResourceDPoPError("invalid_dpop_proof", "A DPoP-bound access token "
                                          "needs a DPoP proof in the DPoP header.")
         if proof_jkt != token.dpop_jkt:
-            audit.log("dpop.rejected", reason="proof_of_another_key",
-                      client_id=token.claims["client_id"])
-            raise dpop.ResourceDPoPError("invalid_dpop_proof", "The DPoP proof is signed by "
-                                         "another key than the one the token is bound to.")
+            raise _misused(token, "proof_of_another_key", "invalid_dpop_proof",
+                           "The DPoP proof is signed by another key than the one the token is "
+                           "bound to.")
         return token
 
     def validate_token(self, token, scopes, request):
@@ -86,6 +84,13 @@ class DPoPAccessTokenValidator(JWTAccessTokenValidator):
             super().validate_token(token, scopes, request)
         except InvalidTokenError as error:
             raise dpop.ResourceDPoPError(error.error, error.get_error_description()) from None
+
+
+def _misused(token: AccessToken, reason: str, error: str,
+             description: str) -> dpop.ResourceDPoPError:
+    """A bound token used without its key: perhaps stolen, so audited with its client."""
+    audit.log("dpop.rejected", reason=reason, client_id=token.claims["client_id"])
+    return dpop.ResourceDPoPError(error, description)
 
 
 class NoAccessTokenError(OAuth2Error):
