@@ -159,11 +159,12 @@ def _write_or_roll_back(show: Callable[[], None]) -> None:
 
 def register_commands(app) -> None:
     """Attach the admin command groups to `app.cli` (so `idp ...` and test runners see them)."""
+    from .check import check
     from .clients import clients
     from .keys import keys
     from .prune import prune
     from .tokens import tokens
     from .users import users
 
-    for group in (users, clients, tokens, keys, prune):
+    for group in (users, clients, tokens, keys, prune, check):
         app.cli.add_command(group)
