@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
 
+from .keys import RotationError
+from .keys.policy import active_and_next
 from .models import Client
 from .models import db
+from .models import utcnow
 from .security import notices
 
 ERROR, WARNING = "error", "warning"
 LONG_ACCESS_TOKEN_SECONDS = 3600
+OVERDUE = timedelta(days=1)  # beyond a day: not a rotation about to happen, but none at all
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ class Finding:
 
 
 def findings() -> list[Finding]:
-    return [*_settings(), *_clients()]
+    return [*_settings(), *_signing_keys(), *_clients()]
 
 
 def _settings() -> list[Finding]:
@@ -68,6 +73,23 @@ def _settings() -> list[Finding]:
         add(WARNING, "MAIL_SMTP_URL", "unset: users are not told of changes to how they sign "
                                       "in (ASVS 6.3.7), and cannot reset a forgotten password.")
     return found
+
+
+def _signing_keys() -> list[Finding]:
+    """A rotation overdue by more than OVERDUE: nothing rotates the keys (KEY_AUTO_ROTATE off
+    and no cron), so one key signs for ever."""
+    store = current_app.extensions["idp.keys"]
+    store.refresh()  # as a worker would: an empty key table gets its first keys
+    try:
+        active, next_key = active_and_next(store.key_list())
+    except RotationError as error:
+        return [Finding(ERROR, "signing keys", f"{error}.")]
+    due = store.policy.rotation_due_at(active, next_key)
+    if due > utcnow() - OVERDUE:
+        return []
+    return [Finding(WARNING, "signing keys",
+                    f"the rotation was due {due:%Y-%m-%d %H:%M} UTC and has not happened: with "
+                    "IDP_KEY_AUTO_ROTATE=false, run idp keys rotate --if-due from cron.")]
 
 
 def _clients() -> list[Finding]:

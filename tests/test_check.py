@@ -4,8 +4,14 @@ to do, and exit code 1 when the deployment is not fit for production."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
+
+from idp.models import db
+from idp.models import utcnow
+from idp.models.signing_key import SigningKeyRecord
 
 from .conftest import make_app
 
@@ -84,3 +90,24 @@ def test_the_text_output_names_severity_and_subject(production):
     result = production.test_cli_runner().invoke(args=["check"])
     assert result.exit_code == 0
     assert result.output.startswith("warning: IDP_CLIENT_REGISTRATION: open: anyone may")
+
+
+def test_a_key_rotation_that_never_happens(tmp_path, signing_keys_dir):
+    app = make_app(tmp_path, signing_keys_dir, issuer="https://id.example.com",
+                   KEY_AUTO_ROTATE=False, **PRODUCTION)
+    with app.app_context():
+        store = app.extensions["idp.keys"]
+        store.refresh()  # the first keys, as the first request makes them
+        period = store.policy.rotation_period
+        long_ago = utcnow() - period - timedelta(days=2)  # and nothing has rotated since
+        db.session.execute(sa.update(SigningKeyRecord).values(created_at=long_ago))
+        db.session.execute(sa.update(SigningKeyRecord)
+                           .where(SigningKeyRecord.state == "active")
+                           .values(activated_at=long_ago))
+        db.session.commit()
+    code, found = check(app)
+    assert code == 0
+    assert [f["subject"] for f in found] == ["signing keys"]
+    assert "idp keys rotate --if-due" in found[0]["message"]
+    app.test_cli_runner().invoke(args=["keys", "rotate", "--if-due"])
+    assert check(app) == (0, [])
