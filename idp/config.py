@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.exc import NoSuchModuleError
 
+from .oauth import outbound
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = PROJECT_ROOT / "config" / "default.toml"
 DEV_ISSUER = "http://127.0.0.1:5000"
@@ -217,6 +219,10 @@ def validate(config: Any) -> None:
     _validate_argon2(config)
     _validate_mail(config)
     _validate_client_registration(config)
+    try:
+        outbound.parse_networks(config["OUTBOUND_PRIVATE_NETWORKS"])
+    except ValueError as error:
+        raise ConfigError(f"IDP_OUTBOUND_PRIVATE_NETWORKS: {error}") from None
     if str(config["LOG_LEVEL"]).upper() not in LOG_LEVELS:
         raise ConfigError(f"IDP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
                           f"not {config['LOG_LEVEL']!r}")

@@ -59,6 +59,15 @@ def _settings() -> list[Finding]:
         add(WARNING, "CLIENT_REGISTRATION", "open: anyone may register a client. Users are "
                                             "warned on its consent page; 'token' asks for the "
                                             "initial access token.")
+    if config["CLIENT_METADATA_DOCUMENTS"] and not config["CLIENT_METADATA_DOCUMENT_HOSTS"].split():
+        add(WARNING, "CLIENT_METADATA_DOCUMENTS", "on for any host: any site may be a client "
+                                                  "by publishing a metadata document. Users "
+                                                  "are warned on its consent page; "
+                                                  "IDP_CLIENT_METADATA_DOCUMENT_HOSTS narrows it.")
+    if networks := config["OUTBOUND_PRIVATE_NETWORKS"].split():
+        add(WARNING, "OUTBOUND_PRIVATE_NETWORKS",
+            f"{' '.join(networks)}: a URL a client names (its metadata document) may make the "
+            "provider call there. Keep it to networks with nothing else to reach.")
     if (lifetime := config["ACCESS_TOKEN_TTL_SECONDS"]) > LONG_ACCESS_TOKEN_SECONDS:
         add(WARNING, "ACCESS_TOKEN_TTL_SECONDS",
             f"access tokens live {lifetime} s: a stolen one works that long, and revoking a "

@@ -52,6 +52,8 @@ def test_development_mode_is_an_error(tmp_path, signing_keys_dir):
 @pytest.mark.parametrize("setting, value, says", [
     ("REFRESH_TOKEN_REUSE_GRACE_SECONDS", 30, "RFC 9700"),
     ("CLIENT_REGISTRATION", "open", "anyone may register"),
+    ("CLIENT_METADATA_DOCUMENTS", True, "any site may be a client"),
+    ("OUTBOUND_PRIVATE_NETWORKS", "10.20.0.0/16", "10.20.0.0/16: a URL a client names"),
     ("ACCESS_TOKEN_TTL_SECONDS", 86400, "a stolen one works that long"),
     ("HSTS_SECONDS", 0, "proxy"),
     ("PRUNE_INTERVAL_SECONDS", 0, "cron"),
@@ -66,6 +68,13 @@ def test_each_weaker_setting_is_a_warning(tmp_path, signing_keys_dir, setting, v
     assert code == 0  # warnings do not fail a deploy
     assert [f["subject"] for f in found] == [f"IDP_{setting}"]
     assert says in found[0]["message"]
+
+
+def test_metadata_documents_from_named_hosts_only_are_not_a_warning(tmp_path,
+                                                                     signing_keys_dir):
+    app = make_app(tmp_path, signing_keys_dir, issuer="https://id.example.com", **PRODUCTION,
+                   CLIENT_METADATA_DOCUMENTS=True, CLIENT_METADATA_DOCUMENT_HOSTS=".corp.example")
+    assert check(app) == (0, [])
 
 
 def test_clients_with_a_live_previous_secret_or_a_localhost_redirect(production):

@@ -127,8 +127,9 @@ class Client(db.Model, ClientRules):
     id: Mapped[int] = mapped_column(primary_key=True)
     # 128 random bits in hex: an id that began with "-" (1 in 64 of base64url ones) would read
     # as an option on the command line (`idp clients delete -x...` fails).
+    # A client known by its metadata document has that document's URL (up to 255 characters).
     client_id: Mapped[str] = mapped_column(
-        db.String(64), unique=True, default=lambda: secrets.token_hex(16)
+        db.String(255), unique=True, default=lambda: secrets.token_hex(16)
     )
     # HMAC-SHA-256 of a 256-bit random secret (security/hashing.py); None for a public client.
     secret_hash: Mapped[str | None] = mapped_column(db.String(64))
@@ -161,6 +162,9 @@ class Client(db.Model, ClientRules):
     self_registered: Mapped[bool] = mapped_column(default=False)
     # RFC 7592: the keyed hash of the token a self-registered client manages itself with.
     registration_token_hash: Mapped[str | None] = mapped_column(db.String(64))
+    # A client whose client_id is the URL of its metadata document (oauth/metadata_documents.py):
+    # when the document must be fetched again. None for every other client.
+    metadata_document_expires_at: Mapped[datetime | None] = mapped_column()
     # "public": users' `sub` is their own identifier; "pairwise": one of this client's sector,
     # the host its redirect URIs share, set at registration and kept (oauth/subjects.py).
     subject_type: Mapped[str] = mapped_column(db.String(10), default=PUBLIC_SUBJECTS)

@@ -1,11 +1,26 @@
-"""Calls this provider makes to other servers: back-channel logout (backchannel.py) and a
-client's keys at its jwks_uri (remote_jwks.py). Each has a timeout, and none follows a
-redirect: the server registered is the one called, and a redirect is an answer other than 200.
+"""Calls this provider makes to other servers. None follows a redirect: the server named is
+the one called, and a redirect is an answer other than 200.
+
+- To URLs the operator registered (back-channel logout in backchannel.py, a client's keys at
+  its jwks_uri in client_keys.py): OPENER, with a timeout.
+- To URLs anyone may name (a client ID metadata document, metadata_documents.py):
+  fetch_from_outside. Without it, a client_id of https://169.254.169.254/... or
+  https://db.internal/... would make the provider call into its own network (SSRF). It
+  resolves the host once, refuses it unless every address is public (or in a network the
+  operator allows, OUTBOUND_PRIVATE_NETWORKS), and connects to the address it checked, so
+  that a second resolution cannot point elsewhere (DNS rebinding). TLS is still verified
+  against the host's name, and the whole fetch, not each read, has the time limit.
 """
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
 import urllib.request
+from urllib.parse import urlsplit
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
@@ -14,3 +29,90 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
 
 
 OPENER = urllib.request.build_opener(_RefuseRedirects())
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class FetchFailed(Exception):
+    """Why a fetch gave nothing usable, in words safe to log and to show the client."""
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """Space-separated CIDR networks (OUTBOUND_PRIVATE_NETWORKS); ValueError names a bad one."""
+    networks = []
+    for item in text.split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP network such as 10.0.0.0/8") from None
+    return tuple(networks)
+
+
+def may_call(address: str, allowed: tuple[Network, ...] = ()) -> bool:
+    """Whether a URL anyone may name can lead here: a public unicast address, or one in
+    `allowed`. An IPv4 address written as IPv6 (::ffff:10.0.0.1) is judged as IPv4."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # a zone index names an interface
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if any(ip in network for network in allowed):
+        return True
+    return ip.is_global and not ip.is_multicast
+
+
+def fetch_from_outside(url: str, *, max_bytes: int, timeout: float,
+                       allowed: tuple[Network, ...] = (),
+                       accept: str = "application/json") -> http.client.HTTPResponse:
+    """GET an https `url` that anyone may have named; the 200 response, its body read (at
+    most `max_bytes`) into `response.body`. FetchFailed says why there is none."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise FetchFailed("the URL must be https with a host")
+    deadline = time.monotonic() + timeout
+    address = _checked_address(parts.hostname, parts.port or 443, allowed)
+    connection = http.client.HTTPSConnection(parts.hostname, parts.port or 443, timeout=timeout,
+                                             context=ssl.create_default_context())
+    # Connect to the address checked above; TLS still names, and verifies, the host.
+    connection._create_connection = lambda _, timeout_, source: socket.create_connection(
+        (address, parts.port or 443), timeout_, source)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.request("GET", target, headers={"Accept": accept, "User-Agent": "idp"})
+        response = connection.getresponse()
+        if response.status != 200:
+            raise FetchFailed(f"HTTP {response.status}")
+        response.body = _read_until(response, max_bytes, deadline)
+        return response
+    except ssl.SSLError:
+        raise FetchFailed("the TLS connection failed (is the certificate valid?)") from None
+    except (OSError, http.client.HTTPException) as error:  # refused, timed out, garbled
+        raise FetchFailed(f"the server could not be read ({type(error).__name__})") from None
+    finally:
+        connection.close()
+
+
+def _checked_address(host: str, port: int, allowed: tuple[Network, ...]) -> str:
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise FetchFailed("the host name does not resolve") from None
+    addresses = [info[4][0] for info in found]
+    # Every address, not just the first: a name that also leads inside is refused outright.
+    if not addresses or not all(may_call(address, allowed) for address in addresses):
+        raise FetchFailed("the host is not on the public internet")
+    return addresses[0]
+
+
+def _read_until(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -> bytes:
+    """The body, read in pieces so that a server sending a byte a second is cut off at the
+    deadline rather than at a timeout per read."""
+    declared = response.getheader("Content-Length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise FetchFailed(f"more than {max_bytes} bytes")
+    body = b""
+    while chunk := response.read1(1024):
+        body += chunk
+        if len(body) > max_bytes:
+            raise FetchFailed(f"more than {max_bytes} bytes")
+        if time.monotonic() > deadline:
+            raise FetchFailed("the server is too slow")
+    return body

@@ -47,6 +47,9 @@ SERVER_FIELDS = ("registration_access_token", "registration_client_uri",
                  "client_secret_expires_at", "client_id_issued_at")
 GRANT_TYPES = ("authorization_code", "refresh_token")
 DEFAULT_SCOPE = "openid profile email"
+# What a client's metadata says of it, which a new description replaces as a whole.
+DESCRIBED_FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri",
+                    "grant_types", "scope", "policy_uri", "tos_uri", "require_dpop", "jwks")
 MAX_URIS = 20  # of each kind
 MAX_URI_LENGTH = 2000
 NAME_MAX_LENGTH = 200
@@ -134,8 +137,7 @@ def update_from(client: Client, metadata) -> str:
     if updated.subject_type != client.subject_type:
         raise InvalidClientMetadata("subject_type cannot change: the client's users are known "
                                     "by their subjects.")
-    for name in ("name", "redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri",
-                 "grant_types", "scope", "policy_uri", "tos_uri", "require_dpop", "jwks"):
+    for name in DESCRIBED_FIELDS:
         setattr(client, name, getattr(updated, name))
     if problem := client.settle_sector():
         raise InvalidRedirectUri(f"{problem}.")

@@ -20,6 +20,7 @@ from ..security.client_throttle import seconds_blocked
 from ..security.client_throttle import throttle_key
 from . import client_assertion
 from . import device
+from . import metadata_documents
 from .endpoints import BearerResourceProtector
 from .endpoints import DPoPAccessTokenValidator
 from .endpoints import EndSessionEndpoint
@@ -44,7 +45,11 @@ class AuthorizationServer(_AuthorizationServer):
         return super().create_oauth2_request(request)
 
     def query_client(self, client_id):
-        return RegisteredClient.find(client_id) if could_be_client_id(client_id) else None
+        if not could_be_client_id(client_id):
+            return None
+        if metadata_documents.names_a_document(client_id):
+            return metadata_documents.client_for(client_id)
+        return RegisteredClient.find(client_id)
 
     def get_authorization_grant(self, request):
         """Authlib echoes the requested response_type into the error description (and fails on
@@ -73,13 +78,15 @@ class AuthorizationServer(_AuthorizationServer):
             return super().authenticate_client(request, methods, endpoint)
         except ValueError:  # Authlib's Basic parser raises on "Basic " or non-UTF-8 credentials
             error = InvalidClientError("The Basic credentials cannot be read.", status_code=401)
+        except metadata_documents.MetadataDocumentUnusable:
+            raise  # not a failed authentication: no client to authenticate
         except InvalidClientError as exc:  # Authlib's description prints a Python list
             *others, last = methods
             exc.description = ("Client authentication failed; this endpoint accepts "
                                f"{', '.join(others)}{' or ' if others else ''}{last}.")
             error = exc
         # Only a registered client_id is logged: a confused caller may send its secret there.
-        known = attempted if attempted and self.query_client(attempted) else None
+        known = attempted if attempted and RegisteredClient.find(attempted) else None
         audit.log("client_auth.failed", endpoint=endpoint, client_id=known)
         if key and (wait := count_failure(key)):
             audit.log("client_auth.throttled", endpoint=endpoint, client_id=known)
@@ -88,10 +95,12 @@ class AuthorizationServer(_AuthorizationServer):
 
 
 def could_be_client_id(value) -> bool:
-    """Printable ASCII of at most 64 characters, as every client_id is. Anything else is
+    """Printable ASCII of at most 255 characters, as every client_id is (64 but for a
+    metadata document's URL, metadata_documents.py). Anything else is
     nobody's and never reaches the database: Basic credentials are not among the parameters
     the app screens for NUL, which PostgreSQL refuses in any text."""
-    return (isinstance(value, str) and 0 < len(value) <= 64 and value.isascii()
+    return (isinstance(value, str) and 0 < len(value) <= metadata_documents.MAX_CLIENT_ID_LENGTH
+            and value.isascii()
             and value.isprintable())
 
 

@@ -147,6 +147,9 @@ def _continue_authorization(grant, login, pushed: PushedRequest | None = None):
             resources=args.get("resource", []),  # RFC 8707: where the tokens will be usable
             # Where the answer goes: for a self-registered client, the one thing checked.
             redirect_host=urlsplit(redirect_uri).netloc or urlsplit(redirect_uri).scheme,
+            # Where a client that is its metadata document's URL published it (its host).
+            document_host=(urlsplit(client.client_id).netloc
+                           if client.metadata_document_expires_at else None),
         )
 
     session.pop("pending_authz", None)

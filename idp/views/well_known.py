@@ -17,6 +17,7 @@ from ..models.client import SUBJECT_TYPES
 from ..oauth import client_assertion
 from ..oauth import device
 from ..oauth import dpop
+from ..oauth import metadata_documents
 from ..oauth import registration
 from ..oauth import response_modes
 from ..oauth.claims import CLAIMS_SUPPORTED
@@ -26,9 +27,11 @@ from ..sessions import ACR_VALUES
 bp = Blueprint("well_known", __name__)
 
 
-def discovery_document(issuer: str, with_registration: bool = False) -> dict:
+def discovery_document(issuer: str, with_registration: bool = False,
+                       with_metadata_documents: bool = False) -> dict:
     """Only what works: everything listed here is accepted at run time, nothing else is.
-    `with_registration`: dynamic client registration is on (IDP_CLIENT_REGISTRATION)."""
+    `with_registration`: dynamic client registration is on (IDP_CLIENT_REGISTRATION);
+    `with_metadata_documents`: client ID metadata documents are (IDP_CLIENT_METADATA_DOCUMENTS)."""
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
@@ -69,6 +72,7 @@ def discovery_document(issuer: str, with_registration: bool = False) -> dict:
         "frontchannel_logout_supported": False,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
+        "client_id_metadata_document_supported": with_metadata_documents,
     }
 
 
@@ -103,8 +107,9 @@ def _headers(etag: str, max_age: int) -> tuple[tuple[str, str], ...]:
 def openid_configuration():
     return _cached_json(
         "discovery",
-        lambda: json.dumps(discovery_document(current_app.config["ISSUER"],
-                                              with_registration=registration.enabled())).encode(),
+        lambda: json.dumps(discovery_document(
+            current_app.config["ISSUER"], with_registration=registration.enabled(),
+            with_metadata_documents=metadata_documents.enabled())).encode(),
     )
 
 

@@ -171,6 +171,8 @@ def test_development_secrets_are_generated_once(tmp_path, signing_keys_dir, name
     ("LOG_LEVEL", "LOUD", "one of DEBUG, INFO"),
     ("CLIENT_REGISTRATION", "yes", "one of off, token, open"),
     ("CLIENT_REGISTRATION_MAX_PER_IP", "0", "between 1 and"),
+    ("OUTBOUND_PRIVATE_NETWORKS", "10.0.0.0/8 intranet", "'intranet' is not an IP network"),
+    ("CLIENT_METADATA_DOCUMENTS", "maybe", "true or false"),
 ])
 def test_a_setting_out_of_range_is_one_clear_error(tmp_path, monkeypatch, name, value, message):
     monkeypatch.setenv(f"IDP_{name}", value)
