@@ -147,9 +147,11 @@ def _continue_authorization(grant, login, pushed: PushedRequest | None = None):
             resources=args.get("resource", []),  # RFC 8707: where the tokens will be usable
             # Where the answer goes: for a self-registered client, the one thing checked.
             redirect_host=urlsplit(redirect_uri).netloc or urlsplit(redirect_uri).scheme,
-            # Where a client that is its metadata document's URL published it (its host).
+            # Where a client that is its metadata document's URL published it (its host), and
+            # whether the answer goes to another host (the draft's §6.3 warning).
             document_host=(urlsplit(client.client_id).netloc
                            if client.metadata_document_expires_at else None),
+            hosts_differ=urlsplit(client.client_id).hostname != urlsplit(redirect_uri).hostname,
         )
 
     session.pop("pending_authz", None)

@@ -88,6 +88,7 @@ def test_a_client_known_only_by_its_document_signs_a_user_in(http, user, documen
     text = page_text(consent_page.get_data(as_text=True))
     # The user is told the name is the client's own claim, and where it describes itself.
     assert "registered itself" in text and f"describes itself at 127.0.0.1:{documents.port}" in text
+    assert "will go to agent.example , another site ." in text
     callback = flow.follow(flow.consent(consent_page))
     assert callback.location.startswith(CALLBACK)
 
@@ -100,6 +101,15 @@ def test_a_client_known_only_by_its_document_signs_a_user_in(http, user, documen
     assert documents.requests == ["/client.json"]  # fetched once, then kept
     assert [r for r in caplog.records if r.name == "idp.audit"
             and "client_metadata.registered" in r.getMessage() and client_id in r.getMessage()]
+
+
+def test_the_consent_page_says_nothing_more_when_the_answer_stays_on_the_documents_host(
+        http, user, documents):
+    client_id = documents.publish(redirect_uris=["https://127.0.0.1/callback"])
+    flow = browser(http, client_id, "https://127.0.0.1/callback")
+    flow.authorize()
+    text = page_text(flow.follow(flow.login()).get_data(as_text=True))
+    assert "will go to 127.0.0.1 . Allow only" in text
 
 
 def test_discovery_says_whether_documents_are_accepted(http, tmp_path, signing_keys_dir):
