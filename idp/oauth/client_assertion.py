@@ -49,7 +49,10 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     def __call__(self, query_client, request):
         sent_client_id = request.form.get("client_id")
-        client = super().__call__(query_client, request)
+        try:
+            client = super().__call__(query_client, request)
+        except RecursionError:  # Authlib's json.loads of the claims: nested past its depth
+            raise InvalidClientError(description="The client assertion cannot be read.") from None
         if client is not None and sent_client_id and sent_client_id != client.client_id:
             raise InvalidClientError(description="client_id is not the assertion's subject.")
         return client
@@ -117,7 +120,7 @@ def _unverified_member(assertion, part: int, name: str) -> str | None:
     encoded = assertion.split(".")[part]
     try:
         decoded = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-    except ValueError:  # bad base64, bad UTF-8 or bad JSON
+    except (ValueError, RecursionError):  # bad base64, UTF-8 or JSON, or nested too deep
         return None
     value = decoded.get(name) if isinstance(decoded, dict) else None
     return value if isinstance(value, str) else None

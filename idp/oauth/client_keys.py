@@ -105,7 +105,7 @@ def fetch(uri: str) -> dict:
         raise KeysUnavailable(f"more than {MAX_BYTES} bytes")
     try:
         jwks = json.loads(body)
-    except ValueError:  # not UTF-8, not JSON
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested past the parser's depth
         raise KeysUnavailable("not JSON") from None
     if problem := problem_with_jwks(jwks):
         raise KeysUnavailable(problem)

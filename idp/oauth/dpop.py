@@ -187,10 +187,13 @@ def _verified(proof: str) -> tuple[dict[str, Any], Any]:
         with warnings.catch_warnings():  # joserfc warns that "EdDSA" is deprecated
             warnings.simplefilter("ignore", SecurityWarning)
             payload = jws.deserialize_compact(proof, key, algorithms=[alg]).payload
-        claims = json.loads(payload)
     except (JoseError, ValueError, TypeError):
         raise InvalidDPoPProofError("The DPoP proof's signature does not verify with its "
                                     "jwk.") from None
+    try:
+        claims = json.loads(payload)
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+        claims = None
     if not isinstance(claims, dict):
         raise InvalidDPoPProofError("The DPoP proof's payload is not a JSON object.")
     return claims, key

@@ -155,7 +155,7 @@ def _fetch(client_id: str) -> tuple[Client, int]:
         allowed=outbound.parse_networks(current_app.config["OUTBOUND_PRIVATE_NETWORKS"]))
     try:
         document = json.loads(response.body)
-    except ValueError:  # not UTF-8, not JSON
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested past the parser's depth
         raise outbound.FetchFailed("the document is not JSON") from None
     return _client_from(client_id, document), _max_age(response.getheader("Cache-Control"))
 

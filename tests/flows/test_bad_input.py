@@ -1,6 +1,11 @@
 """Bad input gets a clear 4xx, never a 500 or a stack trace."""
 
+import base64
+import json
+
 import pytest
+from jwcrypto import jwk
+from jwcrypto import jws
 
 from ..helpers import basic_auth
 from ..helpers import csrf_token
@@ -105,3 +110,47 @@ def test_every_token_error_says_what_is_wrong(flow, data, headers, error):
     body = response.get_json()
     assert response.status_code in (400, 401) and body["error"] == error
     assert body["error_description"] and "password" not in body["error_description"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _signed(payload: bytes, header: dict, key: jwk.JWK) -> str:
+    signature = jws.JWS(payload)
+    signature.add_signature(key, None, protected=json.dumps(header))
+    return signature.serialize(compact=True)
+
+
+def test_json_nested_past_the_parsers_depth_is_a_clear_error(flow):
+    """Python's json raises RecursionError, not ValueError, past about 1,000 levels: each
+    place that reads JSON from outside must expect it (a signed client assertion and a signed
+    DPoP proof were 500s)."""
+    deep = b"[" * 5000
+    key = jwk.JWK.generate(kty="EC", crv="P-256")
+    client_id = flow.client.client_id
+    assertion_type = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    assertions = [
+        f"{_b64(deep)}.{_b64(deep)}.c2ln",
+        _signed(b'{"iss":"%s","sub":"%s","x":%s}' % (client_id.encode(), client_id.encode(),
+                                                    deep), {"alg": "ES256"}, key),
+    ]
+    for assertion in assertions:
+        _assert_json_error(flow.http.post("/token", data={
+            "grant_type": "client_credentials", "client_assertion_type": assertion_type,
+            "client_assertion": assertion}))
+    proof = _signed(deep, {"typ": "dpop+jwt", "alg": "ES256",
+                           "jwk": key.export_public(as_dict=True)}, key)
+    response = flow.http.post("/token", headers={
+        **basic_auth(client_id, flow.secret), "DPoP": proof}, data={
+        "grant_type": "authorization_code", "code": "c", "code_verifier": "v" * 43})
+    _assert_json_error(response)
+    assert response.get_json()["error_description"] == \
+        "The DPoP proof's payload is not a JSON object."
+    token = f"{_b64(deep)}.{_b64(deep)}.c2ln"
+    assert flow.http.get("/userinfo", headers={"Authorization": f"Bearer {token}"}
+                         ).status_code == 401
+    assert flow.http.post("/introspect", data={"token": token}, headers=basic_auth(
+        client_id, flow.secret)).get_json() == {"active": False}
+    assert flow.authorize(id_token_hint=token, prompt="none").status_code < 500
+    assert flow.http.get("/end_session", query_string={"id_token_hint": token}).status_code == 400

@@ -192,6 +192,7 @@ def test_a_document_the_provider_cannot_trust_is_refused(http, documents, change
     ((302, {"Location": "/elsewhere.json"}, b""), "HTTP 302"),  # not followed
     ((200, {}, b"<html>"), "not JSON"),
     ((200, {}, b"[1]"), "must be a JSON object"),
+    ((200, {}, b"[" * 3000), "not JSON"),  # past the parser's depth: RecursionError
     ((200, {"Content-Length": "999999"}, b"{}"), "more than 5120 bytes"),
 ])
 def test_a_document_that_cannot_be_read_is_refused(http, documents, answer, reason):
