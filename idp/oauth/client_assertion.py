@@ -69,7 +69,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             raise InvalidClientError(description="The client has no registered keys.")
         try:
             jwks = client_keys.keys_at(client.jwks_uri, _unverified_kid(
-                flask_request.form.get("client_assertion")))
+                flask_request.form.get("client_assertion")), client.self_registered)
         except client_keys.KeysUnavailable as error:
             audit.log("client_auth.jwks_unavailable", client_id=client.client_id,
                       reason=str(error))

@@ -13,7 +13,9 @@ what it fetched:
   for a timeout.
 
 A fetch has a timeout, follows no redirect, reads at most MAX_BYTES, and must give a JWKS
-that passes the rules of registered keys (problem_with_jwks).
+that passes the rules of registered keys (problem_with_jwks). A jwks_uri a client named
+itself (at /register, or in its metadata document) is fetched as any URL anyone may name is:
+https, to public addresses only (outbound.fetch_from_outside).
 """
 
 from __future__ import annotations
@@ -58,19 +60,22 @@ class Kept:
         return kid is not None and kid not in {key.get("kid") for key in self.jwks["keys"]}
 
 
-_kept: dict[str, Kept] = {}
+# By (URI, whether the client named it itself): the two are fetched differently.
+_kept: dict[tuple[str, bool], Kept] = {}
 _lock = threading.Lock()  # one fetch at a time (gthread workers)
 
 
-def keys_at(uri: str, kid: str | None) -> dict:
-    """The JWKS at `uri`, from this worker's cache unless it is time to fetch it again."""
+def keys_at(uri: str, kid: str | None, named_by_client: bool = False) -> dict:
+    """The JWKS at `uri`, from this worker's cache unless it is time to fetch it again.
+    `named_by_client`: the client registered the URI itself, not the operator (fetch)."""
     now = time.monotonic()
-    kept = _kept.get(uri)
+    key = (uri, named_by_client)
+    kept = _kept.get(key)
     if kept is None or _worth_fetching(kept, kid, now):
         with _lock:
-            if _kept.get(uri) is kept:  # no other thread fetched it meanwhile
-                _kept[uri] = _fetch_again(uri, kept, now)
-            kept = _kept[uri]
+            if _kept.get(key) is kept:  # no other thread fetched it meanwhile
+                _kept[key] = _fetch_again(uri, named_by_client, kept, now)
+            kept = _kept[key]
     if kept.jwks is None or now - kept.fetched_at >= STALE_MAX_SECONDS:
         raise KeysUnavailable(kept.problem or "the keys fetched last are too old")
     return kept.jwks
@@ -82,25 +87,25 @@ def _worth_fetching(kept: Kept, kid: str | None, now: float) -> bool:
     return kept.jwks is None or now - kept.fetched_at >= CACHE_SECONDS or kept.lacks(kid)
 
 
-def _fetch_again(uri: str, kept: Kept | None, now: float) -> Kept:
+def _fetch_again(uri: str, named_by_client: bool, kept: Kept | None, now: float) -> Kept:
     try:
-        return Kept(fetch(uri), fetched_at=now, tried_at=now)
+        return Kept(fetch(uri, named_by_client), fetched_at=now, tried_at=now)
     except KeysUnavailable as error:  # keep what we had, and say why nothing newer came
         return Kept(kept.jwks if kept else None, kept.fetched_at if kept else now, now,
                     str(error))
 
 
-def fetch(uri: str) -> dict:
-    """GET the JWKS at `uri` and check it; KeysUnavailable says what went wrong."""
-    request = urllib.request.Request(uri, headers={"Accept": "application/json"})
-    try:
-        with outbound.OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-            body = response.read(MAX_BYTES + 1)
-    except urllib.error.HTTPError as error:
-        error.close()  # it holds the connection
-        raise KeysUnavailable(f"HTTP {error.code}") from None
-    except (OSError, ValueError) as error:  # refused, timed out, unresolvable, bad URL
-        raise KeysUnavailable(type(error).__name__) from None
+def fetch(uri: str, named_by_client: bool = False) -> dict:
+    """GET the JWKS at `uri` and check it; KeysUnavailable says what went wrong. A URI the
+    client named itself may lead only to a public address (outbound.fetch_from_outside)."""
+    if named_by_client:
+        try:
+            body = outbound.fetch_from_outside(uri, max_bytes=MAX_BYTES,
+                                               timeout=TIMEOUT_SECONDS).body
+        except outbound.FetchFailed as error:
+            raise KeysUnavailable(str(error)) from None
+    else:
+        body = _fetch_registered(uri)
     if len(body) > MAX_BYTES:
         raise KeysUnavailable(f"more than {MAX_BYTES} bytes")
     try:
@@ -110,6 +115,18 @@ def fetch(uri: str) -> dict:
     if problem := problem_with_jwks(jwks):
         raise KeysUnavailable(problem)
     return jwks
+
+
+def _fetch_registered(uri: str) -> bytes:
+    request = urllib.request.Request(uri, headers={"Accept": "application/json"})
+    try:
+        with outbound.OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
+            return response.read(MAX_BYTES + 1)
+    except urllib.error.HTTPError as error:
+        error.close()  # it holds the connection
+        raise KeysUnavailable(f"HTTP {error.code}") from None
+    except (OSError, ValueError) as error:  # refused, timed out, unresolvable, bad URL
+        raise KeysUnavailable(type(error).__name__) from None
 
 
 def forget() -> None:

@@ -10,7 +10,8 @@ on what a client may be), and further:
 
 - its client_id must be the URL it was fetched from, character for character (§4.1);
 - it may not hold a shared secret, nor ask to authenticate with one (§4.1): a client that
-  authenticates does so with private_key_jwt and keys given inline.
+  authenticates does so with private_key_jwt, its keys inline or at a jwks_uri (fetched the
+  same guarded way as the document).
 
 The client is then stored as a row like any other, so that codes, tokens and consents name
 it, with when the document must be fetched again: its Cache-Control max-age, held between
@@ -150,9 +151,8 @@ def _fetch(client_id: str) -> tuple[Client, int]:
                                 config["LOGIN_WINDOW_SECONDS"]) > config[
                                     "CLIENT_REGISTRATION_MAX_PER_IP"]:
         raise TooManyFetches()
-    response = outbound.fetch_from_outside(
-        client_id, max_bytes=MAX_BYTES, timeout=TIMEOUT_SECONDS,
-        allowed=outbound.parse_networks(current_app.config["OUTBOUND_PRIVATE_NETWORKS"]))
+    response = outbound.fetch_from_outside(client_id, max_bytes=MAX_BYTES,
+                                           timeout=TIMEOUT_SECONDS)
     try:
         document = json.loads(response.body)
     except (ValueError, RecursionError):  # not UTF-8, not JSON, nested past the parser's depth
@@ -172,11 +172,10 @@ def _client_from(client_id: str, document) -> Client:
         raise registration.InvalidClientMetadata(
             "token_endpoint_auth_method must be none or private_key_jwt: a metadata document "
             "cannot share a secret.")
-    for name in ("jwks_uri", "backchannel_logout_uri", "sector_identifier_uri"):
+    for name in ("backchannel_logout_uri", "sector_identifier_uri"):
         if name in document:  # URLs the provider itself would call
             raise registration.InvalidClientMetadata(
-                f"{name} is not accepted in a metadata document: the provider calls no URL "
-                "a client names, other than the document's own.")
+                f"{name} is not accepted in a metadata document.")
     client, _ = registration.client_from({**document, "token_endpoint_auth_method": method},
                                          with_token=False)
     return client

@@ -2,14 +2,15 @@
 the one called, and a redirect is an answer other than 200.
 
 - To URLs the operator registered (back-channel logout in backchannel.py, a client's keys at
-  its jwks_uri in client_keys.py): OPENER, with a timeout.
-- To URLs anyone may name (a client ID metadata document, metadata_documents.py):
-  fetch_from_outside. Without it, a client_id of https://169.254.169.254/... or
-  https://db.internal/... would make the provider call into its own network (SSRF). It
-  resolves the host once, refuses it unless every address is public (or in a network the
-  operator allows, OUTBOUND_PRIVATE_NETWORKS), and connects to the address it checked, so
-  that a second resolution cannot point elsewhere (DNS rebinding). TLS is still verified
-  against the host's name, and the whole fetch, not each read, has the time limit.
+  the jwks_uri the operator gave, client_keys.py): OPENER, with a timeout.
+- To URLs anyone may name (a client ID metadata document, metadata_documents.py; the
+  jwks_uri of a client that registered itself, client_keys.py): fetch_from_outside. Without
+  it, a client_id of https://169.254.169.254/... or https://db.internal/... would make the
+  provider call into its own network (SSRF). It resolves the host once, refuses it unless
+  every address is public (or in a network the operator allows, OUTBOUND_PRIVATE_NETWORKS),
+  and connects to the address it checked, so that a second resolution cannot point
+  elsewhere (DNS rebinding). TLS is still verified against the host's name, and the whole
+  fetch, not each read, has the time limit.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import ssl
 import time
 import urllib.request
 from urllib.parse import urlsplit
+
+from flask import current_app
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
@@ -60,7 +63,6 @@ def may_call(address: str, allowed: tuple[Network, ...] = ()) -> bool:
 
 
 def fetch_from_outside(url: str, *, max_bytes: int, timeout: float,
-                       allowed: tuple[Network, ...] = (),
                        accept: str = "application/json") -> http.client.HTTPResponse:
     """GET an https `url` that anyone may have named; the 200 response, its body read (at
     most `max_bytes`) into `response.body`. FetchFailed says why there is none."""
@@ -68,6 +70,7 @@ def fetch_from_outside(url: str, *, max_bytes: int, timeout: float,
     if parts.scheme != "https" or not parts.hostname:
         raise FetchFailed("the URL must be https with a host")
     deadline = time.monotonic() + timeout
+    allowed = parse_networks(current_app.config["OUTBOUND_PRIVATE_NETWORKS"])
     address = _checked_address(parts.hostname, parts.port or 443, allowed)
     connection = http.client.HTTPSConnection(parts.hostname, parts.port or 443, timeout=timeout,
                                              context=ssl.create_default_context())

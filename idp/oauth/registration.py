@@ -4,9 +4,10 @@ metadata to /register, where the operator allows it (`IDP_CLIENT_REGISTRATION`).
 What a self-registered client may be is narrower than what the operator can register with
 `idp clients create`: it signs users in with the authorization code grant (PKCE, as every
 client), and may refresh; it is never first-party, so the consent page always asks, and says
-that the name is the client's own claim. It cannot name a URL the provider itself would call
-(`jwks_uri`, and `backchannel_logout_uri` unless it holds the initial access token): with open
-registration, anyone could make the provider send requests into its own network.
+that the name is the client's own claim. With open registration anyone could make the
+provider send requests into its own network: a `jwks_uri` is fetched only from public
+addresses (outbound.fetch_from_outside), and a `backchannel_logout_uri`, which the provider
+POSTs to, needs the initial access token.
 
 Metadata this provider does not use (logo_uri, client_uri, contacts, software_id...) is
 ignored and not echoed back (RFC 7591 §2).
@@ -49,7 +50,8 @@ GRANT_TYPES = ("authorization_code", "refresh_token")
 DEFAULT_SCOPE = "openid profile email"
 # What a client's metadata says of it, which a new description replaces as a whole.
 DESCRIBED_FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri",
-                    "grant_types", "scope", "policy_uri", "tos_uri", "require_dpop", "jwks")
+                    "grant_types", "scope", "policy_uri", "tos_uri", "require_dpop", "jwks",
+                    "jwks_uri")
 MAX_URIS = 20  # of each kind
 MAX_URI_LENGTH = 2000
 NAME_MAX_LENGTH = 200
@@ -183,7 +185,7 @@ def registration_response(client: Client, method: str, secret: str | None) -> di
         body["backchannel_logout_uri"] = client.backchannel_logout_uri
     if client.jwks:
         body["jwks"] = client.jwks
-    for name in ("policy_uri", "tos_uri"):
+    for name in ("jwks_uri", "policy_uri", "tos_uri"):
         if value := getattr(client, name):
             body[name] = value
     return body
@@ -252,23 +254,28 @@ def _problem_with(uri: str, rule) -> str | None:
 
 
 def _keys(metadata: dict, client: Client, method: str) -> None:
-    """private_key_jwt (RFC 7523): the client's public keys, given inline; never a jwks_uri,
-    which the provider would fetch."""
-    if "jwks_uri" in metadata:
-        raise InvalidClientMetadata("jwks_uri is not accepted here: give the keys as jwks.")
-    jwks = metadata.get("jwks")
+    """private_key_jwt (RFC 7523): the client's public keys, given inline in jwks or published
+    at a jwks_uri, which is fetched as a URL anyone may name is (client_keys.py): https, to
+    public addresses only. It is first fetched at the client's first assertion."""
+    jwks, jwks_uri = metadata.get("jwks"), _web_url(metadata, "jwks_uri")
     if method != KEY_AUTH_METHOD:
-        if jwks is not None:
-            raise InvalidClientMetadata("jwks is for token_endpoint_auth_method "
+        if jwks is not None or jwks_uri is not None:
+            raise InvalidClientMetadata("jwks and jwks_uri are for token_endpoint_auth_method "
                                         "private_key_jwt.")
         return
-    if jwks is None:
-        raise InvalidClientMetadata("private_key_jwt needs the client's public keys in jwks.")
+    if (jwks is None) == (jwks_uri is None):
+        raise InvalidClientMetadata("private_key_jwt needs the client's public keys: in jwks, "
+                                    "or at a jwks_uri (one of the two).")
+    client.token_endpoint_auth_method = KEY_AUTH_METHOD
+    if jwks_uri is not None:
+        if urlsplit(jwks_uri).scheme != "https":  # loopback http is for redirects only
+            raise InvalidClientMetadata("jwks_uri must be an https URL.")
+        client.jwks_uri = jwks_uri
+        return
     if problem := problem_with_jwks(jwks):
         # RFC 6749 §5.2 allows no double quote in a description.
         raise InvalidClientMetadata(f"jwks: {problem}.".replace('"', "'"))
     client.jwks = jwks
-    client.token_endpoint_auth_method = KEY_AUTH_METHOD
 
 
 def _string(metadata: dict, name: str) -> str | None:

@@ -269,8 +269,8 @@ def key_server(key):
 
 def age_the_cached_keys(key_server, seconds: float) -> None:
     """As if this worker had fetched the client's keys `seconds` ago."""
-    kept = client_keys._kept[key_server.url]
-    client_keys._kept[key_server.url] = dataclasses.replace(
+    kept = client_keys._kept[key_server.url, False]  # False: registered by the operator
+    client_keys._kept[key_server.url, False] = dataclasses.replace(
         kept, fetched_at=kept.fetched_at - seconds, tried_at=kept.tried_at - seconds)
 
 

@@ -3,6 +3,7 @@ client_id is the https URL of its own metadata, fetched by the provider on first
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 import time
@@ -171,12 +172,13 @@ LARGE = "x" * metadata_documents.MAX_BYTES
     ({"client_id": "https://elsewhere.example/client.json"}, "client_id must be its URL"),
     ({"token_endpoint_auth_method": "client_secret_basic"}, "cannot share a secret"),
     ({"client_secret": "s3cret"}, "may hold no secret"),
-    ({"jwks_uri": "https://agent.example/jwks"}, "jwks_uri is not accepted"),
     ({"backchannel_logout_uri": "https://agent.example/bc"}, "backchannel_logout_uri is not"),
+    ({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://127.0.0.1/k"},
+     "jwks_uri must be an https URL"),
     ({"grant_types": ["client_credentials"]}, "grant_types may be authorization_code"),
     ({"redirect_uris": ["https://agent.example/cb#x"]}, "A URI of redirect_uris"),
     ({"client_name": LARGE}, "more than 5120 bytes"),
-], ids=["other-client-id", "secret-method", "secret", "jwks-uri", "backchannel", "grant",
+], ids=["other-client-id", "secret-method", "secret", "backchannel", "http-jwks-uri", "grant",
         "redirect-fragment", "too-large"])
 def test_a_document_the_provider_cannot_trust_is_refused(http, documents, change, reason,
                                                           caplog):
@@ -312,17 +314,82 @@ def test_a_client_with_keys_authenticates_with_them(app, http, user, documents):
     assert without_key.status_code in (400, 401)
     assert without_key.get_json()["error"] == "invalid_client"
 
-    flow = browser(http, client_id)
-    assertion = jwt.JWT(header={"alg": "ES256", "kid": "agent-1"}, claims={
-        "iss": client_id, "sub": client_id, "aud": "http://127.0.0.1:5000",
-        "jti": secrets.token_urlsafe(16), "exp": int(time.time()) + 60})
-    assertion.make_signed_token(key)
-    response = flow.exchange(flow.code(), client_assertion=assertion.serialize(),
-                             client_assertion_type="urn:ietf:params:oauth:client-assertion-type:"
-                                                   "jwt-bearer")
+    response = exchange_with_assertion(http, client_id, key)
     assert response.status_code == 200, response.get_json()
     with app.app_context():
         assert Client.by_client_id(client_id).token_endpoint_auth_method == "private_key_jwt"
+
+
+def exchange_with_assertion(http, client_id: str, key: jwk.JWK, redirect_uri: str = CALLBACK):
+    """The code flow, the client authenticating at /token with an assertion signed by `key`."""
+    flow = browser(http, client_id, redirect_uri)
+    assertion = jwt.JWT(header={"alg": "ES256", "kid": key.get("kid")}, claims={
+        "iss": client_id, "sub": client_id, "aud": "http://127.0.0.1:5000",
+        "jti": secrets.token_urlsafe(16), "exp": int(time.time()) + 60})
+    assertion.make_signed_token(key)
+    return flow.exchange(flow.code(), client_assertion=assertion.serialize(),
+                         client_assertion_type="urn:ietf:params:oauth:client-assertion-type:"
+                                               "jwt-bearer")
+
+
+def publish_keys(documents, key: jwk.JWK) -> str:
+    documents.answers["/jwks.json"] = (200, {}, json.dumps(
+        {"keys": [key.export_public(as_dict=True)]}).encode())
+    return documents.url("/jwks.json")
+
+
+def register_with_jwks_uri(http, jwks_uri: str) -> str:
+    response = http.post("/register", json={
+        "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": jwks_uri})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["jwks_uri"] == jwks_uri
+    return response.get_json()["client_id"]
+
+
+def test_a_client_publishes_its_keys_at_a_jwks_uri_in_its_document(http, user, documents):
+    key = jwk.JWK.generate(kty="EC", crv="P-256", kid="agent-2")
+    client_id = documents.publish(token_endpoint_auth_method="private_key_jwt",
+                                  jwks_uri=publish_keys(documents, key))
+    assert exchange_with_assertion(http, client_id, key).status_code == 200
+    assert documents.requests == ["/client.json", "/jwks.json"]
+
+
+def test_a_self_registered_client_publishes_its_keys_at_a_jwks_uri(
+        tmp_path, signing_keys_dir, documents):
+    app = document_app(tmp_path, signing_keys_dir, CLIENT_REGISTRATION="open")
+    add_user(app)
+    http = app.test_client()
+    key = jwk.JWK.generate(kty="EC", crv="P-256", kid="app-1")
+    client_id = register_with_jwks_uri(http, publish_keys(documents, key))
+    response = exchange_with_assertion(http, client_id, key)
+    assert response.status_code == 200, response.get_json()
+    assert documents.requests == ["/jwks.json"]
+
+
+@pytest.fixture
+def open_registration(tmp_path, signing_keys_dir):
+    """Open registration, no private network allowed. Made before caplog: the migrations'
+    logging set-up replaces the root logger's handlers, caplog's among them."""
+    return make_app(tmp_path, signing_keys_dir, CLIENT_REGISTRATION="open")
+
+
+def test_a_jwks_uri_a_client_names_never_leads_into_the_providers_network(
+        open_registration, documents, caplog):
+    """Registered by the client itself, not by the operator: fetched as its metadata document
+    would be, from public addresses only, whatever OUTBOUND_PRIVATE_NETWORKS does not allow."""
+    app = open_registration
+    add_user(app)
+    http = app.test_client()
+    key = jwk.JWK.generate(kty="EC", crv="P-256", kid="app-1")
+    client_id = register_with_jwks_uri(http, publish_keys(documents, key))
+    response = exchange_with_assertion(http, client_id, key)
+    assert response.status_code in (400, 401)
+    assert response.get_json()["error"] == "invalid_client"
+    assert documents.requests == []
+    assert any("client_auth.jwks_unavailable" in r.getMessage()
+               and "not on the public internet" in r.getMessage()
+               for r in caplog.records if r.name == "idp.audit")
 
 
 def test_a_client_whose_document_is_gone_stops_at_its_next_token_request(

@@ -157,7 +157,11 @@ def test_redirect_uris_must_be_a_list_of_one_to_twenty(http, metadata, error):
     {"token_endpoint_auth_method": "private_key_jwt"},  # without its keys
     {"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}},
     {"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}},  # keys without private_key_jwt
-    {"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://notes.example/k"},
+    {"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://127.0.0.1/k"},
+    {"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://notes.example/k",
+     "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9"
+                        "uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}},
+    {"jwks_uri": "https://notes.example/k"},  # keys without private_key_jwt
     {"scope": "openid admin"},
     {"scope": 7},
     {"client_name": ""},
