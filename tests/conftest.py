@@ -23,6 +23,8 @@ from idp.models import User
 from idp.models import db
 from idp.security.passwords import hash_password
 
+from .documents import DocumentServer
+from .documents import self_signed_certificate
 from .helpers import PASSWORD  # noqa: E402,F401
 from .helpers import Browserless
 
@@ -193,6 +195,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def documents(tmp_path_factory, monkeypatch):
+    """An https server of client metadata documents (tests/documents.py) on 127.0.0.1, whose
+    certificate the provider trusts as it would a public CA's site."""
+    cert_file, key_file = self_signed_certificate(tmp_path_factory.mktemp("tls"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    server = DocumentServer(cert_file, key_file)
+    yield server
+    server.close()
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from ..conftest import add_user
-from ..documents import DocumentServer
-from ..documents import self_signed_certificate
 from ..helpers import query_of
 from .test_oidc_client import CALLBACK
 from .test_oidc_client import sign_in_and_consent
@@ -24,15 +22,6 @@ from .test_oidc_client import sign_in_and_consent
 def live_config() -> dict:
     # The document server is on loopback, which only an operator's setting lets a client name.
     return {"CLIENT_METADATA_DOCUMENTS": True, "OUTBOUND_PRIVATE_NETWORKS": "127.0.0.1/32"}
-
-
-@pytest.fixture
-def documents(tmp_path, monkeypatch):
-    certificate = self_signed_certificate(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))  # as a public CA's site would be
-    server = DocumentServer(*certificate)
-    yield server
-    server.close()
 
 
 def test_a_client_library_signs_in_with_a_client_id_metadata_document(live_server, documents):

@@ -22,27 +22,11 @@ from idp.oauth import outbound
 
 from ..conftest import add_user
 from ..conftest import make_app
-from ..documents import DocumentServer
-from ..documents import self_signed_certificate
 from ..helpers import Browserless
 from ..helpers import page_text
 from .test_id_token import verify
 
 CALLBACK = "https://agent.example/callback"
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def documents(certificate, monkeypatch):
-    """The document server, which the provider trusts as it would a public CA's site."""
-    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
-    server = DocumentServer(*certificate)
-    yield server
-    server.close()
 
 
 @pytest.fixture(autouse=True)
