@@ -405,3 +405,14 @@ def test_each_address_may_have_only_so_many_documents_fetched(tmp_path, signing_
     assert documents.requests == ["/one.json", "/two.json"]
     # A client already known is not fetched, so not counted.
     assert browser(http, documents.url("/one.json")).authorize().status_code == 302
+
+
+def test_a_document_client_pushes_its_request_to_par(http, user, documents):
+    client_id = documents.publish()
+    flow = browser(http, client_id)
+    pushed = http.post("/par", data={**flow.authorize_params(), "client_id": client_id})
+    assert pushed.status_code == 201, pushed.get_json()
+    response = http.get("/authorize", query_string={
+        "client_id": client_id, "request_uri": pushed.get_json()["request_uri"]})
+    assert response.status_code == 302 and "/login" in response.location
+    assert documents.requests == ["/client.json"]
