@@ -52,6 +52,8 @@ def client_view(client: Client) -> dict:
             "require_mfa": client.require_mfa, "require_par": client.require_par,
             "require_dpop": client.require_dpop,
             "first_party": client.first_party, "self_registered": client.self_registered,
+            # A client known by its metadata document: when the document is fetched again.
+            "metadata_document_expires_at": client.metadata_document_expires_at,
             "subject_type": client.subject_type, "sector_identifier": client.sector_identifier,
             "policy_uri": client.policy_uri, "tos_uri": client.tos_uri,
             "created_at": client.created_at,

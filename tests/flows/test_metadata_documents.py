@@ -64,7 +64,8 @@ def refused(response, reason: str) -> None:
     assert reason in page_text(response.get_data(as_text=True))
 
 
-def test_a_client_known_only_by_its_document_signs_a_user_in(http, user, documents, caplog):
+def test_a_client_known_only_by_its_document_signs_a_user_in(app, http, user, documents,
+                                                             caplog):
     client_id = documents.publish(client_name="Agent")
     flow = browser(http, client_id)
     response = flow.authorize()
@@ -84,6 +85,9 @@ def test_a_client_known_only_by_its_document_signs_a_user_in(http, user, documen
     assert http.get("/userinfo", headers={
         "Authorization": f"Bearer {tokens['access_token']}"}).get_json()["sub"] == user.subject
     assert documents.requests == ["/client.json"]  # fetched once, then kept
+    shown = json.loads(app.test_cli_runner().invoke(
+        args=["clients", "show", client_id, "--json"]).output)
+    assert shown["self_registered"] and shown["metadata_document_expires_at"]
     assert [r for r in caplog.records if r.name == "idp.audit"
             and "client_metadata.registered" in r.getMessage() and client_id in r.getMessage()]
 
