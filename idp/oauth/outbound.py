@@ -66,17 +66,21 @@ def fetch_from_outside(url: str, *, max_bytes: int, timeout: float,
                        accept: str = "application/json") -> http.client.HTTPResponse:
     """GET an https `url` that anyone may have named; the 200 response, its body read (at
     most `max_bytes`) into `response.body`. FetchFailed says why there is none."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 443
+    except ValueError:  # a port that is no number, or out of range
+        raise FetchFailed("the URL is not valid") from None
     if parts.scheme != "https" or not parts.hostname:
         raise FetchFailed("the URL must be https with a host")
     deadline = time.monotonic() + timeout
     allowed = parse_networks(current_app.config["OUTBOUND_PRIVATE_NETWORKS"])
-    address = _checked_address(parts.hostname, parts.port or 443, allowed)
-    connection = http.client.HTTPSConnection(parts.hostname, parts.port or 443, timeout=timeout,
+    address = _checked_address(parts.hostname, port, allowed)
+    connection = http.client.HTTPSConnection(parts.hostname, port, timeout=timeout,
                                              context=ssl.create_default_context())
     # Connect to the address checked above; TLS still names, and verifies, the host.
     connection._create_connection = lambda _, timeout_, source: socket.create_connection(
-        (address, parts.port or 443), timeout_, source)
+        (address, port), timeout_, source)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     try:
         connection.request("GET", target, headers={"Accept": accept, "User-Agent": "idp"})

@@ -420,3 +420,19 @@ def test_a_document_client_pushes_its_request_to_par(http, user, documents):
         "client_id": client_id, "request_uri": pushed.get_json()["request_uri"]})
     assert response.status_code == 302 and "/login" in response.location
     assert documents.requests == ["/client.json"]
+
+
+@pytest.mark.parametrize(("jwks_uri", "reason"), [
+    ("https://127.0.0.1:99999/jwks.json", "the URL is not valid"),
+    ("https://%zz/jwks.json", "the host name does not resolve"),
+    ("https://no-such-host.invalid/jwks.json", "the host name does not resolve"),
+])
+def test_a_jwks_uri_that_cannot_be_fetched_is_a_clear_error(open_registration, caplog,
+                                                            jwks_uri, reason):
+    add_user(open_registration)
+    http = open_registration.test_client()
+    key = jwk.JWK.generate(kty="EC", crv="P-256", kid="app-1")
+    response = exchange_with_assertion(http, register_with_jwks_uri(http, jwks_uri), key)
+    assert response.status_code in (400, 401)
+    assert response.get_json()["error"] == "invalid_client"
+    assert any(reason in r.getMessage() for r in caplog.records if r.name == "idp.audit")
