@@ -112,8 +112,7 @@ def _checked_address(host: str, port: int, allowed: tuple[Network, ...]) -> str:
 def _read_until(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -> bytes:
     """The body, read in pieces so that a server sending a byte a second is cut off at the
     deadline rather than at a timeout per read."""
-    declared = response.getheader("Content-Length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    if response.length is not None and response.length > max_bytes:  # its Content-Length
         raise FetchFailed(f"more than {max_bytes} bytes")
     body = b""
     while chunk := response.read1(1024):

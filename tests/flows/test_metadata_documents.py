@@ -184,6 +184,8 @@ def test_a_document_the_provider_cannot_trust_is_refused(http, documents, change
     ((200, {}, b"[1]"), "must be a JSON object"),
     ((200, {}, b"[" * 3000), "not JSON"),  # past the parser's depth: RecursionError
     ((200, {"Content-Length": "999999"}, b"{}"), "more than 5120 bytes"),
+    # A digit, but not 0-9 (it was a 500): the length is ignored, the body read to its end.
+    ((200, {"Content-Length": "\u00b2"}, b"{}"), "client_id must be its URL"),
 ])
 def test_a_document_that_cannot_be_read_is_refused(http, documents, answer, reason):
     documents.answers["/client.json"] = answer
