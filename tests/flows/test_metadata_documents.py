@@ -4,6 +4,7 @@ client_id is the https URL of its own metadata, fetched by the provider on first
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import socket
 import time
@@ -438,3 +439,34 @@ def test_a_jwks_uri_that_cannot_be_fetched_is_a_clear_error(open_registration, c
     assert response.status_code in (400, 401)
     assert response.get_json()["error"] == "invalid_client"
     assert any(reason in r.getMessage() for r in caplog.records if r.name == "idp.audit")
+
+
+JUNK = [None, True, 0, -1, 1e308, "", "x", "\x00", "\ud800", "é☃", "https://a.example/cb",
+        "http://127.0.0.1/cb", "none", "private_key_jwt", "openid", [], [None], ["x"], [[]],
+        [{"kty": "EC"}], {}, {"keys": []}, {"keys": [{}]}, "x" * 3000]
+FIELDS = ["client_id", "client_name", "redirect_uris", "post_logout_redirect_uris",
+          "grant_types", "response_types", "scope", "token_endpoint_auth_method", "jwks",
+          "jwks_uri", "subject_type", "policy_uri", "tos_uri", "dpop_bound_access_tokens",
+          "client_secret", "logo_uri", "backchannel_logout_uri", "sector_identifier_uri"]
+
+
+def test_no_document_makes_a_500(tmp_path, signing_keys_dir, documents):
+    """A seeded fuzz: documents whose fields hold every kind of wrong value, one to three
+    fields at a time, each answered at /authorize by a redirect or an error page."""
+    http = document_app(tmp_path, signing_keys_dir,
+                        CLIENT_REGISTRATION_MAX_PER_IP=1_000_000).test_client()
+    generator = random.Random(20261203)
+    answers = []
+    for number in range(200):
+        path = f"/fuzz-{number}.json"
+        url = documents.url(path)
+        document = {"client_id": url, "redirect_uris": [CALLBACK]}
+        for name in generator.sample(FIELDS, generator.randint(1, 3)):
+            document[name] = generator.choice(JUNK)
+        body = json.dumps(document).encode()
+        documents.answers[path] = (200, {}, body)
+        response = browser(http, url).authorize()
+        assert response.status_code in (302, 400), (response.status_code, document)
+        assert response.status_code == 400 or "/login" in response.location
+        answers.append(response.status_code)
+    assert answers.count(302) >= 5 and answers.count(400) >= 100  # both kinds were tried
