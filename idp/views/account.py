@@ -103,12 +103,14 @@ def end_sessions(login):
                  else "That session had already ended.")
 
 
-@bp.post("/apps/<client_id>/withdraw")
+@bp.post("/apps/withdraw")
 @login_required
-def withdraw_consent(login, client_id):
+def withdraw_consent(login):
     """Forget the consent, and revoke the refresh tokens (and their access tokens) the app
-    holds for this user: it has to ask again."""
+    holds for this user: it has to ask again. The app is named in the form, not the path: a
+    client_id may be a URL (a client metadata document's), slashes and all."""
     user_id = login.user_id
+    client_id = request.form.get("client_id", "")
     consent = Consent.find(user_id, client_id)
     if consent is not None:
         db.session.delete(consent)

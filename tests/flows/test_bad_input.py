@@ -92,8 +92,8 @@ def test_a_nul_character_on_the_pages_is_an_error_page(flow):
         "username": NUL, "password": "x", "csrf_token": csrf_token(page.get_data(as_text=True))}))
     flow.tokens()  # signed in, with a consent to withdraw
     account = flow.http.get("/account").get_data(as_text=True)
-    _assert_error_page(flow.http.post("/account/apps/%00/withdraw",
-                                      data={"csrf_token": csrf_token(account)}))
+    _assert_error_page(flow.http.post("/account/apps/withdraw",
+                                      data={"csrf_token": csrf_token(account), "client_id": NUL}))
 
 
 @pytest.mark.parametrize(("data", "headers", "error"), [

@@ -3,8 +3,10 @@ client_id is the https URL of its own metadata, fetched by the provider on first
 
 from __future__ import annotations
 
+import html
 import json
 import random
+import re
 import secrets
 import socket
 import time
@@ -470,3 +472,23 @@ def test_no_document_makes_a_500(tmp_path, signing_keys_dir, documents):
         assert response.status_code == 400 or "/login" in response.location
         answers.append(response.status_code)
     assert answers.count(302) >= 5 and answers.count(400) >= 100  # both kinds were tried
+
+
+def test_the_user_removes_a_document_clients_access_from_the_account_page(http, user,
+                                                                            documents):
+    """Its client_id is a URL, slashes and all: the account page's form must still name it."""
+    client_id = documents.publish(grant_types=["authorization_code", "refresh_token"])
+    flow = browser(http, client_id)
+    tokens = flow.exchange(flow.code(scope="openid offline_access")).get_json()
+    account = http.get("/account").get_data(as_text=True)
+    form = re.search(r'<li data-client-id="([^"]+)">.*?<form method="post" action="([^"]+)">'
+                     r'(.*?)</form>', account, re.S)
+    assert html.unescape(form.group(1)) == client_id
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form.group(3)))
+    response = http.post(html.unescape(form.group(2)),
+                         data={name: html.unescape(value) for name, value in fields.items()})
+    assert response.status_code == 303
+    assert 'id="no-apps"' in http.get("/account").get_data(as_text=True)
+    refreshed = http.post("/token", data={"grant_type": "refresh_token", "client_id": client_id,
+                                          "refresh_token": tokens["refresh_token"]})
+    assert refreshed.get_json()["error"] == "invalid_grant"
