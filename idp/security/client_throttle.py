@@ -12,6 +12,7 @@ shared NAT address from locking out its neighbours.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 
@@ -24,7 +25,10 @@ MAX_REMEMBERED = 10_000
 
 
 def throttle_key(client_id: str, address: str | None) -> str:
-    return f"client_auth:{client_id[:64]}:{address or '-'}"
+    # A metadata document's URL may be 255 characters, as long as the whole key may be: such
+    # an id is counted by its digest, so that two URLs alike in their first part stay apart.
+    name = client_id if len(client_id) <= 64 else hashlib.sha256(client_id.encode()).hexdigest()
+    return f"client_auth:{name}:{address or '-'}"
 
 
 def _blocked() -> dict[str, float]:

@@ -22,6 +22,7 @@ from idp.models import db
 from idp.models import utcnow
 from idp.oauth import metadata_documents
 from idp.oauth import outbound
+from idp.security.client_throttle import throttle_key
 
 from ..conftest import add_user
 from ..conftest import make_app
@@ -492,3 +493,10 @@ def test_the_user_removes_a_document_clients_access_from_the_account_page(http, 
     refreshed = http.post("/token", data={"grant_type": "refresh_token", "client_id": client_id,
                                           "refresh_token": tokens["refresh_token"]})
     assert refreshed.get_json()["error"] == "invalid_grant"
+
+
+def test_failures_of_two_long_client_ids_alike_at_first_are_counted_apart():
+    first, second = (f"https://agents.example/{'x' * 200}/{name}.json" for name in "ab")
+    address = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"  # as long as an address gets
+    assert throttle_key(first, address) != throttle_key(second, address)
+    assert len(throttle_key(first, address)) <= 255  # the counter's key column
