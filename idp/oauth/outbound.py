@@ -51,19 +51,23 @@ def parse_networks(text: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: an IPv4 address in its last 32 bits
+
+
 def may_call(address: str, allowed: tuple[Network, ...] = ()) -> bool:
     """Whether a URL anyone may name can lead here: a public unicast address, or one in
-    `allowed`. An IPv4 address written as IPv6 (::ffff:10.0.0.1) is judged as IPv4."""
+    `allowed`. An IPv6 address that carries an IPv4 one (mapped, NAT64, 6to4, Teredo) is
+    judged by the IPv4 address it leads to."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # a zone index names an interface
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        ip = (ip.ipv4_mapped or ip.sixtofour or (ip.teredo or (None, None))[1]
+              or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in NAT64 else ip))
     if any(ip in network for network in allowed):
         return True
     return ip.is_global and not ip.is_multicast
 
 
-def fetch_from_outside(url: str, *, max_bytes: int, timeout: float,
-                       accept: str = "application/json") -> http.client.HTTPResponse:
+def fetch_from_outside(url: str, *, max_bytes: int, timeout: float) -> http.client.HTTPResponse:
     """GET an https `url` that anyone may have named; the 200 response, its body read (at
     most `max_bytes`) into `response.body`. FetchFailed says why there is none."""
     try:
@@ -83,7 +87,8 @@ def fetch_from_outside(url: str, *, max_bytes: int, timeout: float,
         (address, port), timeout_, source)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     try:
-        connection.request("GET", target, headers={"Accept": accept, "User-Agent": "idp"})
+        connection.request("GET", target,
+                           headers={"Accept": "application/json", "User-Agent": "idp"})
         response = connection.getresponse()
         if response.status != 200:
             raise FetchFailed(f"HTTP {response.status}")

@@ -249,6 +249,9 @@ def test_loopback_and_private_addresses_are_never_called(tmp_path, signing_keys_
     ("169.254.169.254", False), ("100.64.0.1", False), ("0.0.0.0", False), ("224.0.0.1", False),
     ("255.255.255.255", False), ("::1", False), ("fe80::1%eth0", False), ("fd00::1", False),
     ("::ffff:127.0.0.1", False), ("::ffff:10.0.0.1", False), ("::", False), ("ff02::1", False),
+    # IPv6 addresses that lead to an IPv4 one: NAT64, 6to4, Teredo (its client's address).
+    ("64:ff9b::7f00:1", False), ("64:ff9b::808:808", True), ("2002:7f00:1::1", False),
+    ("2002:a00:1::1", False), ("2001:0:4136:e378:8000:63bf:f5ff:fffe", False),
 ])
 def test_which_addresses_a_client_may_lead_the_provider_to(address, allowed):
     assert outbound.may_call(address) is allowed
