@@ -16,10 +16,11 @@ on what a client may be), and further:
 The client is then stored as a row like any other, so that codes, tokens and consents name
 it, with when the document must be fetched again: its Cache-Control max-age, held between
 MIN_CACHE_SECONDS and MAX_CACHE_SECONDS. Each later fetch replaces what the row says. A
-document that can no longer be fetched, or no longer passes, stops the client at the next
-request after that time; a failure is remembered for RETRY_SECONDS in each worker, so that a
-client that is down, or a client_id that was never one, does not make every request wait on
-a fetch.
+document that is gone (4xx) or no longer passes stops the client at the next request after
+that time. One whose server is down (unreachable, 5xx, 429) keeps its last metadata up to
+STALE_MAX_SECONDS more, so that a brief outage of the client's web server does not sign its
+users out. A failure is remembered for RETRY_SECONDS in each worker, so that a client that is
+down, or a client_id that was never one, does not make every request wait on a fetch.
 
 The consent page treats such a client as self-registered, and names the host its metadata
 came from (§6.3).
@@ -30,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -56,10 +58,9 @@ MIN_CACHE_SECONDS = 300
 MAX_CACHE_SECONDS = 86400
 DEFAULT_CACHE_SECONDS = 3600  # a document served without max-age
 RETRY_SECONDS = 10
+STALE_MAX_SECONDS = 3600  # how long past its time a document holds while its server is down
 METHODS = ("none", KEY_AUTH_METHOD)
 FORGET_FAILURES_OVER = 10_000  # distinct client_ids whose failure a worker remembers
-
-_failed: dict[str, tuple[float, str]] = {}  # client_id: (monotonic time to retry, reason)
 
 
 class MetadataDocumentUnusable(InvalidClientError):
@@ -93,24 +94,50 @@ def client_for(client_id: str) -> RegisteredClient:
     if stored is not None and (stored.metadata_document_expires_at is None
                                or stored.metadata_document_expires_at > utcnow()):
         return stored
-    retry_at, reason = _failed.get(client_id, (0.0, ""))
-    if time.monotonic() < retry_at:
-        raise MetadataDocumentUnusable(reason)
-    try:
-        client, max_age = _fetch(client_id)
-    except TooManyFetches:
-        audit.log("client_metadata.throttled", client_id=client_id)
-        raise
-    except (outbound.FetchFailed, OAuth2Error) as error:
-        reason = _reason(error)
-        if len(_failed) > FORGET_FAILURES_OVER:
-            _failed.clear()
-        _failed[client_id] = (time.monotonic() + RETRY_SECONDS, reason)
-        audit.log("client_metadata.refused", client_id=client_id, reason=reason)
-        raise MetadataDocumentUnusable(reason) from None
-    _failed.pop(client_id, None)
-    _store(client_id, client, utcnow() + timedelta(seconds=max_age), new=stored is None)
-    return RegisteredClient.find(client_id)
+    failure = _failed.get(client_id)
+    if failure is None or time.monotonic() >= failure.retry_at:
+        try:
+            client, max_age = _fetch(client_id)
+        except TooManyFetches:
+            audit.log("client_metadata.throttled", client_id=client_id)
+            raise
+        except (outbound.FetchFailed, OAuth2Error) as error:
+            failure = _remember_failure(client_id, error, stale=_usable_stale(stored))
+        else:
+            _failed.pop(client_id, None)
+            _store(client_id, client, utcnow() + timedelta(seconds=max_age), new=stored is None)
+            return RegisteredClient.find(client_id)
+    if failure.transient and _usable_stale(stored):
+        return stored
+    raise MetadataDocumentUnusable(failure.reason)
+
+
+@dataclass(frozen=True)
+class Failure:
+    retry_at: float  # time.monotonic()
+    reason: str
+    transient: bool  # the server was down, rather than the document refused
+
+
+_failed: dict[str, Failure] = {}
+
+
+def _remember_failure(client_id: str, error: Exception, stale: bool) -> Failure:
+    transient = isinstance(error, outbound.FetchFailed) and error.transient
+    failure = Failure(time.monotonic() + RETRY_SECONDS, _reason(error), transient)
+    if len(_failed) > FORGET_FAILURES_OVER:
+        _failed.clear()
+    _failed[client_id] = failure
+    audit.log("client_metadata.refused", client_id=client_id, reason=failure.reason,
+              kept_for_now=(transient and stale) or None)
+    return failure
+
+
+def _usable_stale(stored: RegisteredClient | None) -> bool:
+    """A client known from a document fetched before, while its server is down: what the
+    document said holds up to STALE_MAX_SECONDS past its time, as a client's keys do."""
+    return stored is not None and utcnow() < stored.metadata_document_expires_at + timedelta(
+        seconds=STALE_MAX_SECONDS)
 
 
 def problem_with_client_id(client_id: str) -> str | None:

@@ -37,7 +37,13 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class FetchFailed(Exception):
-    """Why a fetch gave nothing usable, in words safe to log and to show the client."""
+    """Why a fetch gave nothing usable, in words safe to log and to show the client.
+    `transient`: the server could not be reached or answered 5xx or 429, which may pass;
+    otherwise the URL, or what it serves, is refused as such."""
+
+    def __init__(self, reason: str, transient: bool = False):
+        super().__init__(reason)
+        self.transient = transient
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:
@@ -91,13 +97,16 @@ def fetch_from_outside(url: str, *, max_bytes: int, timeout: float) -> http.clie
                            headers={"Accept": "application/json", "User-Agent": "idp"})
         response = connection.getresponse()
         if response.status != 200:
-            raise FetchFailed(f"HTTP {response.status}")
+            raise FetchFailed(f"HTTP {response.status}",
+                              transient=response.status >= 500 or response.status == 429)
         response.body = _read_until(response, max_bytes, deadline)
         return response
     except ssl.SSLError:
-        raise FetchFailed("the TLS connection failed (is the certificate valid?)") from None
+        raise FetchFailed("the TLS connection failed (is the certificate valid?)",
+                          transient=True) from None
     except (OSError, http.client.HTTPException) as error:  # refused, timed out, garbled
-        raise FetchFailed(f"the server could not be read ({type(error).__name__})") from None
+        raise FetchFailed(f"the server could not be read ({type(error).__name__})",
+                          transient=True) from None
     finally:
         connection.close()
 
@@ -106,7 +115,7 @@ def _checked_address(host: str, port: int, allowed: tuple[Network, ...]) -> str:
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise FetchFailed("the host name does not resolve") from None
+        raise FetchFailed("the host name does not resolve", transient=True) from None
     addresses = [info[4][0] for info in found]
     # Every address, not just the first: a name that also leads inside is refused outright.
     if not addresses or not all(may_call(address, allowed) for address in addresses):
@@ -125,5 +134,5 @@ def _read_until(response: http.client.HTTPResponse, max_bytes: int, deadline: fl
         if len(body) > max_bytes:
             raise FetchFailed(f"more than {max_bytes} bytes")
         if time.monotonic() > deadline:
-            raise FetchFailed("the server is too slow")
+            raise FetchFailed("the server is too slow", transient=True)
     return body

@@ -120,10 +120,10 @@ def test_with_documents_off_a_url_is_nobody(tmp_path, signing_keys_dir, document
     assert documents.requests == []
 
 
-def expire(app, client_id: str) -> None:
+def expire(app, client_id: str, seconds_ago: int = 1) -> None:
     with app.app_context():
         client = Client.by_client_id(client_id)
-        client.metadata_document_expires_at = utcnow() - timedelta(seconds=1)
+        client.metadata_document_expires_at = utcnow() - timedelta(seconds=seconds_ago)
         db.session.commit()
 
 
@@ -503,3 +503,30 @@ def test_failures_of_two_long_client_ids_alike_at_first_are_counted_apart():
     address = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"  # as long as an address gets
     assert throttle_key(first, address) != throttle_key(second, address)
     assert len(throttle_key(first, address)) <= 255  # the counter's key column
+
+
+def test_while_a_clients_server_is_down_its_metadata_holds_for_an_hour(app, http, user,
+                                                                        documents):
+    """A brief outage of the client's web server does not stop its users' refreshes; a
+    document that is gone (4xx) stops them at once (the test before)."""
+    client_id = documents.publish(grant_types=["authorization_code", "refresh_token"])
+    flow = browser(http, client_id)
+    tokens = flow.exchange(flow.code(scope="openid offline_access")).get_json()
+    documents.answers["/client.json"] = (503, {}, b"")
+    expire(app, client_id)
+
+    def refresh(refresh_token):
+        return http.post("/token", data={"grant_type": "refresh_token", "client_id": client_id,
+                                         "refresh_token": refresh_token})
+
+    refresh_token = tokens["refresh_token"]
+    for _ in range(2):
+        refreshed = refresh(refresh_token)
+        assert refreshed.status_code == 200, refreshed.get_json()
+        refresh_token = refreshed.get_json()["refresh_token"]
+    assert documents.requests == ["/client.json", "/client.json"]  # tried again once
+
+    expire(app, client_id, seconds_ago=metadata_documents.STALE_MAX_SECONDS + 1)
+    response = refresh(refresh_token)
+    assert response.get_json() == {"error": "invalid_client", "error_description":
+                                   "Its metadata document could not be fetched: HTTP 503."}
