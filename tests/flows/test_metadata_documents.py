@@ -3,6 +3,7 @@ client_id is the https URL of its own metadata, fetched by the provider on first
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import random
@@ -20,6 +21,7 @@ from jwcrypto import jwt
 from idp.models import Client
 from idp.models import db
 from idp.models import utcnow
+from idp.oauth import client_keys
 from idp.oauth import metadata_documents
 from idp.oauth import outbound
 from idp.security.client_throttle import throttle_key
@@ -34,9 +36,12 @@ CALLBACK = "https://agent.example/callback"
 
 
 @pytest.fixture(autouse=True)
-def _forget_failures():
+def _forget_what_workers_keep():
+    """Failures and keys are kept per worker, by URL: a later test's server may have the
+    same port."""
     yield
     metadata_documents._failed.clear()
+    client_keys.forget()
 
 
 def document_app(tmp_path, signing_keys_dir, **overrides):
@@ -317,16 +322,21 @@ def test_a_client_with_keys_authenticates_with_them(app, http, user, documents):
         assert Client.by_client_id(client_id).token_endpoint_auth_method == "private_key_jwt"
 
 
-def exchange_with_assertion(http, client_id: str, key: jwk.JWK, redirect_uri: str = CALLBACK):
-    """The code flow, the client authenticating at /token with an assertion signed by `key`."""
-    flow = browser(http, client_id, redirect_uri)
+def client_assertion(client_id: str, key: jwk.JWK) -> dict[str, str]:
+    """The form fields of a private_key_jwt authentication (RFC 7523) signed by `key`."""
     assertion = jwt.JWT(header={"alg": "ES256", "kid": key.get("kid")}, claims={
         "iss": client_id, "sub": client_id, "aud": "http://127.0.0.1:5000",
         "jti": secrets.token_urlsafe(16), "exp": int(time.time()) + 60})
     assertion.make_signed_token(key)
-    return flow.exchange(flow.code(), client_assertion=assertion.serialize(),
-                         client_assertion_type="urn:ietf:params:oauth:client-assertion-type:"
-                                               "jwt-bearer")
+    return {"client_assertion": assertion.serialize(),
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+
+
+def exchange_with_assertion(http, client_id: str, key: jwk.JWK, redirect_uri: str = CALLBACK,
+                            scope: str = "openid profile email"):
+    """The code flow, the client authenticating at /token with an assertion signed by `key`."""
+    flow = browser(http, client_id, redirect_uri)
+    return flow.exchange(flow.code(scope=scope), **client_assertion(client_id, key))
 
 
 def publish_keys(documents, key: jwk.JWK) -> str:
@@ -335,10 +345,10 @@ def publish_keys(documents, key: jwk.JWK) -> str:
     return documents.url("/jwks.json")
 
 
-def register_with_jwks_uri(http, jwks_uri: str) -> str:
+def register_with_jwks_uri(http, jwks_uri: str, **metadata) -> str:
     response = http.post("/register", json={
         "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt",
-        "jwks_uri": jwks_uri})
+        "jwks_uri": jwks_uri, **metadata})
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["jwks_uri"] == jwks_uri
     return response.get_json()["client_id"]
@@ -362,6 +372,32 @@ def test_a_self_registered_client_publishes_its_keys_at_a_jwks_uri(
     response = exchange_with_assertion(http, client_id, key)
     assert response.status_code == 200, response.get_json()
     assert documents.requests == ["/jwks.json"]
+
+
+def test_oidcc_registration_jwks_uri_and_refresh_token_rp_key_rotation(
+        tmp_path, signing_keys_dir, documents):
+    """The Dynamic OP plan's two modules: a client registers a jwks_uri, signs in with a key
+    published there, then publishes a new key in its place and refreshes with it (the suite
+    waits 60 s; here the keys fetched are made that old)."""
+    app = document_app(tmp_path, signing_keys_dir, CLIENT_REGISTRATION="open")
+    add_user(app)
+    http = app.test_client()
+    old_key, new_key = (jwk.JWK.generate(kty="EC", crv="P-256", kid=kid) for kid in "12")
+    jwks_uri = publish_keys(documents, old_key)
+    client_id = register_with_jwks_uri(http, jwks_uri,
+                                       grant_types=["authorization_code", "refresh_token"])
+    tokens = exchange_with_assertion(http, client_id, old_key,
+                                     scope="openid offline_access").get_json()
+
+    publish_keys(documents, new_key)
+    kept = client_keys._kept[jwks_uri, True]  # True: the client named the URI itself
+    client_keys._kept[jwks_uri, True] = dataclasses.replace(
+        kept, fetched_at=kept.fetched_at - 60, tried_at=kept.tried_at - 60)
+    response = http.post("/token", data={"grant_type": "refresh_token",
+                                         "refresh_token": tokens["refresh_token"],
+                                         **client_assertion(client_id, new_key)})
+    assert response.status_code == 200, response.get_json()
+    assert documents.requests == ["/jwks.json", "/jwks.json"]  # fetched again for the new kid
 
 
 @pytest.fixture
