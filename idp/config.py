@@ -223,6 +223,11 @@ def validate(config: Any) -> None:
         outbound.parse_networks(config["OUTBOUND_PRIVATE_NETWORKS"])
     except ValueError as error:
         raise ConfigError(f"IDP_OUTBOUND_PRIVATE_NETWORKS: {error}") from None
+    from .models.client import problem_with_resource  # models/client.py imports this module
+
+    for resource in config["SELF_REGISTERED_RESOURCES"].split():
+        if problem := problem_with_resource(resource):
+            raise ConfigError(f"IDP_SELF_REGISTERED_RESOURCES: {problem}")
     if str(config["LOG_LEVEL"]).upper() not in LOG_LEVELS:
         raise ConfigError(f"IDP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
                           f"not {config['LOG_LEVEL']!r}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import click
 from flask.cli import AppGroup
@@ -15,6 +14,7 @@ from ..models.client import KEY_AUTH_METHOD
 from ..models.client import MAX_PREVIOUS_SECRET_SECONDS
 from ..models.client import PUBLIC_SUBJECTS
 from ..models.client import SUBJECT_TYPES
+from ..models.client import problem_with_resource
 from ..models.client import problem_with_web_url
 from ..oauth import client_keys
 from ..oauth import device
@@ -89,14 +89,9 @@ def check_client(client: Client) -> None:
 
 
 def validate_audience(ctx, param, values):
-    """RFC 8707 §2: a resource indicator is an absolute URI without a fragment."""
     for value in values or ():
-        try:
-            parts = urlsplit(value)
-        except ValueError:  # e.g. an unclosed IPv6 bracket
-            parts = None
-        if not parts or not parts.scheme or not parts.netloc or "#" in value:
-            raise click.BadParameter(f"{value!r} is not an absolute URI without a fragment")
+        if problem := problem_with_resource(value):
+            raise click.BadParameter(problem)
     return list(dict.fromkeys(values)) if values else values
 
 

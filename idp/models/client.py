@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749 import scope_to_list
+from flask import current_app
 from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy.orm import Mapped
@@ -70,6 +71,15 @@ class ClientRules(ClientMixin):
     def get_default_redirect_uri(self) -> None:
         # OIDC Core §3.1.2.1: redirect_uri is REQUIRED, so there is never a default.
         return None
+
+    def allowed_audiences(self) -> list[str]:
+        """The resources (RFC 8707) this client may ask tokens for: those registered for it
+        and, for a client that registered itself (at /register, or by a metadata document),
+        those the operator opens to every such client (IDP_SELF_REGISTERED_RESOURCES). An MCP
+        client names its server as `resource`, and cannot be registered one by one."""
+        shared = (current_app.config["SELF_REGISTERED_RESOURCES"].split()
+                  if self.self_registered else [])
+        return list(dict.fromkeys([*self.audiences, *shared]))
 
     def default_audience(self) -> list[str]:
         """RFC 9068 §3: without a `resource` the token is for every registered audience, or,
@@ -246,6 +256,17 @@ def loopback_without_port(uri: str) -> str | None:
     if match is None or (match[2] is not None and not 0 < int(match[2]) < 65536):
         return None
     return f"http://{match[1]}{uri[match.end():]}"
+
+
+def problem_with_resource(value: str) -> str | None:
+    """RFC 8707 §2: a resource indicator is an absolute URI without a fragment."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = None
+    if not parts or not parts.scheme or not parts.netloc or "#" in value:
+        return f"{value!r} is not an absolute URI without a fragment"
+    return None
 
 
 def problem_with_client_uri(uri: str) -> str | None:

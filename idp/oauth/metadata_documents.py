@@ -83,12 +83,16 @@ def enabled() -> bool:
 
 
 def names_a_document(client_id: str) -> bool:
-    return client_id.startswith("https://") and enabled()
+    """Only a metadata document's client_id is a URL: others are random hex."""
+    return client_id.startswith("https://")
 
 
-def client_for(client_id: str) -> RegisteredClient:
+def client_for(client_id: str) -> RegisteredClient | None:
     """The client whose metadata document is at `client_id`, fetched and stored if it is not
-    known or its time is up; MetadataDocumentUnusable says why there is none."""
+    known or its time is up; MetadataDocumentUnusable says why there is none. None while
+    documents are off: the clients they made before are stopped too."""
+    if not enabled():
+        return None
     stored = RegisteredClient.find(client_id)
     # metadata_document_expires_at is None for a client registered another way.
     if stored is not None and (stored.metadata_document_expires_at is None

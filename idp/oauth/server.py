@@ -96,12 +96,11 @@ class AuthorizationServer(_AuthorizationServer):
 
 def could_be_client_id(value) -> bool:
     """Printable ASCII of at most 255 characters, as every client_id is (64 but for a
-    metadata document's URL, metadata_documents.py). Anything else is
-    nobody's and never reaches the database: Basic credentials are not among the parameters
-    the app screens for NUL, which PostgreSQL refuses in any text."""
+    metadata document's URL, metadata_documents.py). Anything else is nobody's and never
+    reaches the database: Basic credentials are not among the parameters the app screens for
+    NUL, which PostgreSQL refuses in any text."""
     return (isinstance(value, str) and 0 < len(value) <= metadata_documents.MAX_CLIENT_ID_LENGTH
-            and value.isascii()
-            and value.isprintable())
+            and value.isascii() and value.isprintable())
 
 
 def attempted_client_id(request) -> str | None:

@@ -43,7 +43,7 @@ def requested_audience(resources: list[str], client, granted: list[str] = ()) ->
     resources = resources or list(granted)
     if not resources:
         return client.default_audience()
-    if any(resource not in client.audiences for resource in resources):
+    if any(resource not in client.allowed_audiences() for resource in resources):
         raise InvalidTargetError("The resource is not registered for this client.")
     if granted and any(resource not in granted for resource in resources):
         raise InvalidTargetError("The resource was not in the authorization request.")

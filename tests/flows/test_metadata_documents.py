@@ -125,6 +125,15 @@ def test_with_documents_off_a_url_is_nobody(tmp_path, signing_keys_dir, document
     assert documents.requests == []
 
 
+def test_turning_documents_off_stops_the_clients_they_made(app, http, user, documents):
+    client_id = documents.publish()
+    assert browser(http, client_id).authorize().status_code == 302
+    app.config["CLIENT_METADATA_DOCUMENTS"] = False
+    response = browser(http, client_id).authorize()
+    assert response.status_code == 400 and response.location is None
+    assert "does not exist" in page_text(response.get_data(as_text=True))
+
+
 def expire(app, client_id: str, seconds_ago: int = 1) -> None:
     with app.app_context():
         client = Client.by_client_id(client_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,11 +13,14 @@ from idp.models import Client
 from idp.models import db
 
 from ..conftest import add_client
+from ..conftest import add_user
+from ..conftest import make_app
 from ..helpers import Browserless
 from ..helpers import basic_auth
 from ..helpers import query_of
 from .test_authorize import assert_error_redirect
 
+CALLBACK = "https://agent.example/callback"
 ORDERS = "https://orders.example.com"
 BILLING = "https://billing.example.com"
 
@@ -112,3 +116,40 @@ def test_a_resource_removed_from_the_client_is_no_longer_granted(flow, app):
         db.session.commit()
     refused = refresh(flow, tokens.get_json()["refresh_token"])
     assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_target"
+
+
+MCP_SERVER = "https://mcp.example.com/mcp"
+
+
+@pytest.fixture
+def mcp_provider(tmp_path, signing_keys_dir):
+    """Open registration, with one MCP server opened to every self-registered client."""
+    return make_app(tmp_path, signing_keys_dir, CLIENT_REGISTRATION="open",
+                    SELF_REGISTERED_RESOURCES=f"{MCP_SERVER} {ORDERS}")
+
+
+def test_a_self_registered_client_asks_for_a_resource_the_operator_opened(mcp_provider):
+    """MCP clients must send their server as `resource` (RFC 8707), at /authorize and /token,
+    and register themselves: the operator names the servers they may ask for."""
+    add_user(mcp_provider)
+    http = mcp_provider.test_client()
+    registered = http.post("/register", json={"redirect_uris": [CALLBACK],
+                                              "token_endpoint_auth_method": "none"}).get_json()
+    flow = Browserless(http, SimpleNamespace(client_id=registered["client_id"], secret=None,
+                                             redirect_uris=[CALLBACK]))
+    tokens = flow.exchange(flow.code(resource=MCP_SERVER), resource=MCP_SERVER)
+    assert tokens.status_code == 200, tokens.get_json()
+    assert audience(tokens) == MCP_SERVER
+    # Without a resource, a token for the client itself, as before.
+    assert audience(flow.exchange(flow.code())) == registered["client_id"]
+    response = flow.code_response(resource="https://elsewhere.example.com", state="s1")
+    assert_error_redirect(response, flow, "invalid_target", "s1")
+
+
+def test_a_client_the_operator_registered_keeps_to_its_own_audiences(mcp_provider):
+    add_user(mcp_provider)
+    client = add_client(mcp_provider, audiences=[BILLING])
+    flow = Browserless(mcp_provider.test_client(), client)
+    assert_error_redirect(flow.code_response(resource=MCP_SERVER, state="s2"), flow,
+                          "invalid_target", "s2")
+    assert audience(flow.exchange(flow.code(resource=BILLING))) == BILLING
