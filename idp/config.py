@@ -228,6 +228,10 @@ def validate(config: Any) -> None:
     for resource in config["SELF_REGISTERED_RESOURCES"].split():
         if problem := problem_with_resource(resource):
             raise ConfigError(f"IDP_SELF_REGISTERED_RESOURCES: {problem}")
+    # RFC 6749 §3.3: a scope token is printable ASCII without space, " and \.
+    if bad := [scope for scope in config["SELF_REGISTERED_SCOPES"].split()
+               if not (scope.isascii() and scope.isprintable()) or {'"', "\\"} & set(scope)]:
+        raise ConfigError(f"IDP_SELF_REGISTERED_SCOPES: {bad[0]!r} is not a scope (RFC 6749 §3.3)")
     if str(config["LOG_LEVEL"]).upper() not in LOG_LEVELS:
         raise ConfigError(f"IDP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
                           f"not {config['LOG_LEVEL']!r}")

@@ -73,13 +73,15 @@ class ClientRules(ClientMixin):
         return None
 
     def allowed_audiences(self) -> list[str]:
-        """The resources (RFC 8707) this client may ask tokens for: those registered for it
-        and, for a client that registered itself (at /register, or by a metadata document),
-        those the operator opens to every such client (IDP_SELF_REGISTERED_RESOURCES). An MCP
-        client names its server as `resource`, and cannot be registered one by one."""
-        shared = (current_app.config["SELF_REGISTERED_RESOURCES"].split()
-                  if self.self_registered else [])
-        return list(dict.fromkeys([*self.audiences, *shared]))
+        """The resources (RFC 8707) this client may ask tokens for: those registered for it,
+        and those opened to it as a self-registered client."""
+        return list(dict.fromkeys([*self.audiences, *self._opened("SELF_REGISTERED_RESOURCES")]))
+
+    def _opened(self, setting: str) -> list[str]:
+        """What the operator opens to every client that registered itself, at /register or by
+        a metadata document (IDP_SELF_REGISTERED_RESOURCES, _SCOPES): an MCP client names its
+        server as `resource`, and its server's scopes, and cannot be registered one by one."""
+        return current_app.config[setting].split() if self.self_registered else []
 
     def default_audience(self) -> list[str]:
         """RFC 9068 §3: without a `resource` the token is for every registered audience, or,
@@ -89,7 +91,7 @@ class ClientRules(ClientMixin):
     def get_allowed_scope(self, scope: str | None) -> str:
         if not scope:
             return ""
-        allowed = set(scope_to_list(self.scope))
+        allowed = {*scope_to_list(self.scope), *self._opened("SELF_REGISTERED_SCOPES")}
         return " ".join(s for s in scope_to_list(scope) if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:

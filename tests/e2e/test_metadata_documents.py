@@ -18,7 +18,6 @@ from ..helpers import query_of
 from .test_oidc_client import CALLBACK
 from .test_oidc_client import sign_in_and_consent
 
-
 MCP_SERVER = "https://mcp.example.com/mcp"
 
 

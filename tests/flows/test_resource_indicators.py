@@ -125,7 +125,8 @@ MCP_SERVER = "https://mcp.example.com/mcp"
 def mcp_provider(tmp_path, signing_keys_dir):
     """Open registration, with one MCP server opened to every self-registered client."""
     return make_app(tmp_path, signing_keys_dir, CLIENT_REGISTRATION="open",
-                    SELF_REGISTERED_RESOURCES=f"{MCP_SERVER} {ORDERS}")
+                    SELF_REGISTERED_RESOURCES=f"{MCP_SERVER} {ORDERS}",
+                    SELF_REGISTERED_SCOPES="mcp:tools mcp:resources")
 
 
 def test_a_self_registered_client_asks_for_a_resource_the_operator_opened(mcp_provider):
@@ -137,19 +138,24 @@ def test_a_self_registered_client_asks_for_a_resource_the_operator_opened(mcp_pr
                                               "token_endpoint_auth_method": "none"}).get_json()
     flow = Browserless(http, SimpleNamespace(client_id=registered["client_id"], secret=None,
                                              redirect_uris=[CALLBACK]))
-    tokens = flow.exchange(flow.code(resource=MCP_SERVER), resource=MCP_SERVER)
+    tokens = flow.exchange(flow.code(resource=MCP_SERVER, scope="openid mcp:tools admin"),
+                           resource=MCP_SERVER)
     assert tokens.status_code == 200, tokens.get_json()
     assert audience(tokens) == MCP_SERVER
+    # The MCP server's scope is granted; one nobody opened is not.
+    assert tokens.get_json()["scope"] == "openid mcp:tools"
     # Without a resource, a token for the client itself, as before.
     assert audience(flow.exchange(flow.code())) == registered["client_id"]
     response = flow.code_response(resource="https://elsewhere.example.com", state="s1")
     assert_error_redirect(response, flow, "invalid_target", "s1")
 
 
-def test_a_client_the_operator_registered_keeps_to_its_own_audiences(mcp_provider):
+def test_a_client_the_operator_registered_keeps_to_its_own_audiences_and_scopes(
+        mcp_provider):
     add_user(mcp_provider)
     client = add_client(mcp_provider, audiences=[BILLING])
     flow = Browserless(mcp_provider.test_client(), client)
     assert_error_redirect(flow.code_response(resource=MCP_SERVER, state="s2"), flow,
                           "invalid_target", "s2")
-    assert audience(flow.exchange(flow.code(resource=BILLING))) == BILLING
+    tokens = flow.exchange(flow.code(resource=BILLING, scope="openid mcp:tools"))
+    assert audience(tokens) == BILLING and tokens.get_json()["scope"] == "openid"

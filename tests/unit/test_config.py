@@ -174,6 +174,7 @@ def test_development_secrets_are_generated_once(tmp_path, signing_keys_dir, name
     ("OUTBOUND_PRIVATE_NETWORKS", "10.0.0.0/8 intranet", "'intranet' is not an IP network"),
     ("CLIENT_METADATA_DOCUMENTS", "maybe", "true or false"),
     ("SELF_REGISTERED_RESOURCES", "https://mcp.example.com mcp-server", "'mcp-server' is not an"),
+    ("SELF_REGISTERED_SCOPES", 'mcp:tools "quoted"', "is not a scope"),
 ])
 def test_a_setting_out_of_range_is_one_clear_error(tmp_path, monkeypatch, name, value, message):
     monkeypatch.setenv(f"IDP_{name}", value)
