@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
+from joserfc.jwk import RSAKey
 from sqlalchemy.exc import IntegrityError
 
 from idp import create_app
@@ -283,6 +284,25 @@ def test_require_dpop_is_set_and_cleared(cli):
     assert plain["require_dpop"] is False
 
 
+def test_request_objects_and_signed_userinfo_are_set_and_cleared(cli, tmp_path):
+    keys = tmp_path / "jwks.json"
+    keys.write_text(json.dumps({"keys": [RSAKey.generate_key(2048).as_dict(private=False)]}))
+    result = create_client(cli, "--jwks-file", str(keys), "--request-uri",
+                                    "https://shop.example.com/ro#h", "--signed-userinfo",
+                                    "--require-signed-request-object")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["key_ids"] == [None]  # a key without a kid is shown, not a crash
+    assert data["request_uris"] == ["https://shop.example.com/ro#h"]
+    assert data["require_signed_request_object"] is True
+    assert data["userinfo_signed_response_alg"] == "RS256"
+    updated = json.loads(run(cli, "clients", "update", data["client_id"], "--no-signed-userinfo",
+                             "--no-require-signed-request-object", "--json").output)
+    assert updated["userinfo_signed_response_alg"] is None
+    assert updated["require_signed_request_object"] is False
+    assert updated["request_uris"] == ["https://shop.example.com/ro#h"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--audience", "api"], "absolute URI"),
     (["--audience", "https://api.example.com#x"], "absolute URI"),
@@ -291,6 +311,9 @@ def test_require_dpop_is_set_and_cleared(cli):
     (["--grant-type", "refresh_token", "--grant-type", "authorization_code"], "offline_access"),
     (["--grant-type", "refresh_token", "--scope", "offline_access"], "authorization_code"),
     (["--public", "--introspect-any"], "cannot introspect"),
+    (["--request-uri", "https://shop.example.com/ro"], "--jwks-file"),  # needs keys
+    (["--require-signed-request-object"], "--jwks-file"),
+    (["--request-uri", "http://shop.example.com/ro"], "https"),
 ])
 def test_inconsistent_clients_are_refused(app, cli, args, message):
     result = create_client(cli, *args)

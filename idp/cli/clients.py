@@ -8,12 +8,14 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from ..keys import ALGORITHM
 from ..models import Client
 from ..models import db
 from ..models.client import KEY_AUTH_METHOD
 from ..models.client import MAX_PREVIOUS_SECRET_SECONDS
 from ..models.client import PUBLIC_SUBJECTS
 from ..models.client import SUBJECT_TYPES
+from ..models.client import problem_with_request_uri
 from ..models.client import problem_with_resource
 from ..models.client import problem_with_web_url
 from ..oauth import client_keys
@@ -51,6 +53,9 @@ def client_view(client: Client) -> dict:
             "audiences": client.audiences, "introspect_any": client.introspect_any,
             "require_mfa": client.require_mfa, "require_par": client.require_par,
             "require_dpop": client.require_dpop,
+            "request_uris": client.request_uris,
+            "require_signed_request_object": client.require_signed_request_object,
+            "userinfo_signed_response_alg": client.userinfo_signed_response_alg,
             "first_party": client.first_party, "self_registered": client.self_registered,
             # A client known by its metadata document: when the document is fetched again.
             "metadata_document_expires_at": client.metadata_document_expires_at,
@@ -62,7 +67,8 @@ def client_view(client: Client) -> dict:
 
 
 def client_text(client: Client) -> str:
-    return "\n".join(f"{k}: {' '.join(v) if isinstance(v, list) else v}"
+    # str(): a key registered without a kid is listed as None.
+    return "\n".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
                      for k, v in client_view(client).items())
 
 
@@ -84,6 +90,9 @@ def check_client(client: Client) -> None:
                                        "device_code grant: add one")
         if "offline_access" not in client.scope.split():
             raise click.ClickException("the refresh_token grant needs offline_access in --scope")
+    if (client.request_uris or client.require_signed_request_object) and not client.uses_keys:
+        raise click.ClickException("request objects are verified with the client's keys: "
+                                   "give --jwks-file or --jwks-uri")
     if problem := client.settle_sector():
         raise click.ClickException(problem)
 
@@ -195,6 +204,30 @@ require_dpop_option = click.option(
     "--require-dpop/--no-require-dpop", default=None,
     help="Every token request must carry a DPoP proof (RFC 9449), so that every access token "
          "is bound to the client's key.")
+
+
+def validate_request_uris(ctx, param, values):
+    for value in values or ():
+        if problem := problem_with_request_uri(value):
+            raise click.BadParameter(f"{value!r} {problem}")
+    return list(dict.fromkeys(values)) if values else values
+
+
+def request_objects_options(command):
+    """Signed request objects (RFC 9101) and signed UserInfo (OIDC Core §5.3.2)."""
+    command = click.option(
+        "--signed-userinfo/--no-signed-userinfo", default=None,
+        help="/userinfo answers this client with a JWT signed RS256 by the provider.")(command)
+    command = click.option(
+        "--require-signed-request-object/--no-require-signed-request-object", default=None,
+        help="Authorization requests must be request objects signed by the client's keys "
+             "(RFC 9101), never plain parameters.")(command)
+    return click.option(
+        "--request-uri", "request_uris", multiple=True, callback=validate_request_uris,
+        help="An https URL where the client publishes request objects for request_uri to "
+             "name (repeatable); no other is fetched.")(command)
+
+
 require_mfa_option = click.option(
     "--require-mfa/--no-require-mfa", default=None,
     help="Users must sign in with a second factor (and enroll one if they have none).")
@@ -212,6 +245,7 @@ require_mfa_option = click.option(
 @require_mfa_option
 @require_par_option
 @require_dpop_option
+@request_objects_options
 @logout_uri_option
 @backchannel_option
 @documents_options
@@ -223,8 +257,10 @@ require_mfa_option = click.option(
                    "host of its redirect URIs (OIDC Core §8); fixed once registered.")
 @json_option
 def clients_create(name, redirect_uris, public, grant_types, scope, audiences, introspect_any,
-                   require_mfa, require_par, require_dpop, logout_uris, backchannel_logout_uri,
-                   policy_uri, tos_uri, jwks, jwks_uri, first_party, subject_type, as_json):
+                   require_mfa, require_par, require_dpop, request_uris,
+                   require_signed_request_object, signed_userinfo, logout_uris,
+                   backchannel_logout_uri, policy_uri, tos_uri, jwks, jwks_uri, first_party,
+                   subject_type, as_json):
     """Register a client; a confidential client's secret is printed once (none is made for a
     client with --jwks-file or --jwks-uri)."""
     grant_types = list(grant_types or ["authorization_code"])
@@ -238,6 +274,9 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
                     grant_types=grant_types, scope=scope, audiences=list(audiences),
                     introspect_any=bool(introspect_any), require_mfa=bool(require_mfa),
                     require_par=bool(require_par), require_dpop=bool(require_dpop),
+                    request_uris=list(request_uris),
+                    require_signed_request_object=bool(require_signed_request_object),
+                    userinfo_signed_response_alg=ALGORITHM if signed_userinfo else None,
                     token_endpoint_auth_method="none" if public else "client_secret_basic",
                     first_party=first_party, subject_type=subject_type)
     if jwks or jwks_uri:
@@ -292,12 +331,14 @@ def clients_show(client_id, as_json):
 @require_mfa_option
 @require_par_option
 @require_dpop_option
+@request_objects_options
 @click.option("--first-party/--no-first-party", default=None)
 @json_option
 def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
                    backchannel_logout_uri, policy_uri, tos_uri, jwks, jwks_uri, grant_types,
                    scope, audiences, introspect_any, require_mfa, require_par, require_dpop,
-                   first_party, as_json):
+                   request_uris, require_signed_request_object, signed_userinfo, first_party,
+                   as_json):
     """Change a client; list options replace the registered list. --jwks-file or --jwks-uri
     replaces the keys (add the new key before removing the old one, to rotate without a gap),
     and moves a client with a secret to keys: its secret stops working."""
@@ -331,6 +372,12 @@ def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
         client.require_par = require_par
     if require_dpop is not None:
         client.require_dpop = require_dpop
+    if request_uris:
+        client.request_uris = list(request_uris)
+    if require_signed_request_object is not None:
+        client.require_signed_request_object = require_signed_request_object
+    if signed_userinfo is not None:
+        client.userinfo_signed_response_alg = ALGORITHM if signed_userinfo else None
     if first_party is not None:
         client.first_party = first_party
     try:

@@ -63,6 +63,7 @@ class ClientRules(ClientMixin):
             "grant_types": list(self.grant_types),
             "token_endpoint_auth_method": self.token_endpoint_auth_method,
             "scope": self.scope,
+            "userinfo_signed_response_alg": self.userinfo_signed_response_alg,
         }
 
     def get_client_id(self) -> str:
@@ -191,6 +192,15 @@ class Client(db.Model, ClientRules):
     require_par: Mapped[bool] = mapped_column(default=False)
     # Every token request must carry a DPoP proof (RFC 9449 §5.2, dpop_bound_access_tokens).
     require_dpop: Mapped[bool] = mapped_column(default=False)
+    # Where the client publishes request objects for `request_uri` to name (OIDC Dynamic
+    # Registration §2): no other URI is fetched (oauth/request_objects.py).
+    request_uris: Mapped[list] = mapped_column(db.JSON, default=list)
+    # Authorization requests must come as request objects signed by the client (RFC 9101 §10.5).
+    require_signed_request_object: Mapped[bool] = mapped_column(default=False)
+    # The one algorithm the client signs request objects with; None: any of those offered.
+    request_object_signing_alg: Mapped[str | None] = mapped_column(db.String(10))
+    # "RS256": /userinfo answers with a JWT the provider signs (OIDC Core §5.3.2); None: JSON.
+    userinfo_signed_response_alg: Mapped[str | None] = mapped_column(db.String(10))
     # RFC 8707 resource indicators this client may ask for; they become the tokens' `aud`.
     audiences: Mapped[list] = mapped_column(db.JSON, default=list)
     # A resource server may introspect tokens issued to any client, not just its own.
@@ -304,6 +314,22 @@ def problem_with_web_url(uri: str) -> str | None:
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return "is not a URI"
     return problem_with_client_uri(uri) if scheme in ("https", "http") else "is not an https URL"
+
+
+MAX_REQUEST_URI_LENGTH = 512  # OIDC Core §6.2
+
+
+def problem_with_request_uri(uri: str) -> str | None:
+    """The same, for a URI where the client publishes request objects (request_uris, OIDC
+    Dynamic Registration §2): https, at most MAX_REQUEST_URI_LENGTH characters; a fragment is
+    allowed, as it may carry the hash of the object (OIDC Core §6.2)."""
+    if len(uri) > MAX_REQUEST_URI_LENGTH:
+        return f"is longer than {MAX_REQUEST_URI_LENGTH} characters"
+    if not uri.startswith("https://"):
+        return "is not an https URL"
+    if not uri.isprintable() or any(character.isspace() for character in uri):
+        return "must not contain spaces or control characters"
+    return problem_with_client_uri(uri.split("#", 1)[0])
 
 
 def _audit_previous_secret_use(client_id: str) -> None:

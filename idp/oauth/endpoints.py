@@ -16,6 +16,7 @@ from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import current_app
 from flask import request as flask_request
+from joserfc.jwk import KeySet
 
 from ..keys import ALGORITHM
 from ..models import RefreshToken
@@ -126,8 +127,11 @@ class UserInfoEndpoint(_UserInfoEndpoint):
     def get_issuer(self) -> str:
         return current_app.config["ISSUER"]
 
-    def resolve_private_key(self):
-        return current_app.extensions["idp.keys"].signing_key().private
+    def resolve_private_key(self) -> KeySet:
+        """For a client registered with userinfo_signed_response_alg (OIDC Core §5.3.2): the
+        active key, as a set of one, so that joserfc names its `kid` in the header and a
+        relying party finds it in the JWKS during a rotation, as for ID tokens."""
+        return KeySet([current_app.extensions["idp.keys"].signing_key().private])
 
     def get_supported_algorithms(self) -> list[str]:
         return [ALGORITHM]

@@ -4,7 +4,8 @@ the one called, and a redirect is an answer other than 200.
 - To URLs the operator registered (back-channel logout in backchannel.py, a client's keys at
   the jwks_uri the operator gave, client_keys.py): OPENER, with a timeout.
 - To URLs anyone may name (a client ID metadata document, metadata_documents.py; the
-  jwks_uri of a client that registered itself, client_keys.py): fetch_from_outside. Without
+  jwks_uri of a client that registered itself, client_keys.py; a request object by
+  reference, request_objects.py): fetch_from_outside. Without
   it, a client_id of https://169.254.169.254/... or https://db.internal/... would make the
   provider call into its own network (SSRF). It resolves the host once, refuses it unless
   every address is public (or in a network the operator allows, OUTBOUND_PRIVATE_NETWORKS),
@@ -73,7 +74,8 @@ def may_call(address: str, allowed: tuple[Network, ...] = ()) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def fetch_from_outside(url: str, *, max_bytes: int, timeout: float) -> http.client.HTTPResponse:
+def fetch_from_outside(url: str, *, max_bytes: int, timeout: float,
+                       accept: str = "application/json") -> http.client.HTTPResponse:
     """GET an https `url` that anyone may have named; the 200 response, its body read (at
     most `max_bytes`) into `response.body`. FetchFailed says why there is none."""
     try:
@@ -94,7 +96,7 @@ def fetch_from_outside(url: str, *, max_bytes: int, timeout: float) -> http.clie
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     try:
         connection.request("GET", target,
-                           headers={"Accept": "application/json", "User-Agent": "idp"})
+                           headers={"Accept": accept, "User-Agent": "idp"})
         response = connection.getresponse()
         if response.status != 200:
             raise FetchFailed(f"HTTP {response.status}",

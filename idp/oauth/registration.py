@@ -5,9 +5,10 @@ What a self-registered client may be is narrower than what the operator can regi
 `idp clients create`: it signs users in with the authorization code grant (PKCE, as every
 client), and may refresh; it is never first-party, so the consent page always asks, and says
 that the name is the client's own claim. With open registration anyone could make the
-provider send requests into its own network: a `jwks_uri` is fetched only from public
-addresses (outbound.fetch_from_outside), and a `backchannel_logout_uri`, which the provider
-POSTs to, needs the initial access token.
+provider send requests into its own network: a `jwks_uri`, and the `request_uris` where a
+client with keys publishes request objects, are fetched only from public addresses
+(outbound.fetch_from_outside), and a `backchannel_logout_uri`, which the provider POSTs to,
+needs the initial access token.
 
 Metadata this provider does not use (logo_uri, client_uri, contacts, software_id...) is
 ignored and not echoed back (RFC 7591 §2).
@@ -29,15 +30,18 @@ from urllib.parse import urlsplit
 from authlib.oauth2 import OAuth2Error
 from flask import current_app
 
+from ..keys import ALGORITHM
 from ..models import Client
 from ..models.client import KEY_AUTH_METHOD
 from ..models.client import PUBLIC_SUBJECTS
 from ..models.client import SUBJECT_TYPES
 from ..models.client import problem_with_client_uri
+from ..models.client import problem_with_request_uri
 from ..models.client import problem_with_web_url
 from ..models.user import problem_with_text
 from ..security.hashing import hash_secret
 from ..security.hashing import new_secret
+from . import client_assertion
 from .claims import SUPPORTED_SCOPES
 from .client_keys import problem_with_jwks
 from .token_store import to_timestamp
@@ -51,7 +55,8 @@ DEFAULT_SCOPE = "openid profile email"
 # What a client's metadata says of it, which a new description replaces as a whole.
 DESCRIBED_FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri",
                     "grant_types", "scope", "policy_uri", "tos_uri", "require_dpop", "jwks",
-                    "jwks_uri")
+                    "jwks_uri", "request_uris", "require_signed_request_object",
+                    "request_object_signing_alg", "userinfo_signed_response_alg")
 MAX_URIS = 20  # of each kind
 MAX_URI_LENGTH = 2000
 NAME_MAX_LENGTH = 200
@@ -109,10 +114,13 @@ def client_from(metadata, with_token: bool) -> tuple[Client, str]:
         policy_uri=_web_url(metadata, "policy_uri"),
         tos_uri=_web_url(metadata, "tos_uri"),
         require_dpop=_boolean(metadata, "dpop_bound_access_tokens"),  # RFC 9449 §5.2
+        userinfo_signed_response_alg=_one_of(metadata, "userinfo_signed_response_alg",
+                                             [ALGORITHM]),
     )
     if problem := client.settle_sector():
         raise InvalidClientMetadata(f"{problem}.")
     _keys(metadata, client, method)
+    _request_objects(metadata, client)
     return client, method
 
 
@@ -185,9 +193,14 @@ def registration_response(client: Client, method: str, secret: str | None) -> di
         body["backchannel_logout_uri"] = client.backchannel_logout_uri
     if client.jwks:
         body["jwks"] = client.jwks
-    for name in ("jwks_uri", "policy_uri", "tos_uri"):
+    for name in ("jwks_uri", "policy_uri", "tos_uri", "request_object_signing_alg",
+                 "userinfo_signed_response_alg"):
         if value := getattr(client, name):
             body[name] = value
+    if client.request_uris:
+        body["request_uris"] = list(client.request_uris)
+    if client.require_signed_request_object:
+        body["require_signed_request_object"] = True
     return body
 
 
@@ -276,6 +289,33 @@ def _keys(metadata: dict, client: Client, method: str) -> None:
         # RFC 6749 §5.2 allows no double quote in a description.
         raise InvalidClientMetadata(f"jwks: {problem}.".replace('"', "'"))
     client.jwks = jwks
+
+
+def _request_objects(metadata: dict, client: Client) -> None:
+    """RFC 9101 and OIDC Dynamic Registration §2: where the client publishes request objects,
+    whether it always sends one, and what it signs them with. They are verified with the
+    client's keys, so they are for a private_key_jwt client."""
+    request_uris = _strings(metadata, "request_uris", [])
+    if len(request_uris) > MAX_URIS:
+        raise InvalidClientMetadata(f"request_uris may name at most {MAX_URIS} URIs.")
+    for uri in request_uris:
+        if problem := problem_with_request_uri(uri):
+            raise InvalidClientMetadata(f"A URI of request_uris {problem}.")
+    client.request_uris = list(dict.fromkeys(request_uris))
+    client.require_signed_request_object = _boolean(metadata, "require_signed_request_object")
+    client.request_object_signing_alg = _one_of(metadata, "request_object_signing_alg",
+                                                client_assertion.ALGORITHMS)
+    if not client.uses_keys and (client.request_uris or client.require_signed_request_object
+                                 or client.request_object_signing_alg):
+        raise InvalidClientMetadata("Request objects are verified with the client's keys: "
+                                    "register them (jwks or jwks_uri, for private_key_jwt).")
+
+
+def _one_of(metadata: dict, name: str, values: list[str]) -> str | None:
+    value = _string(metadata, name)
+    if value is not None and value not in values:
+        raise InvalidClientMetadata(f"{name} must be one of: {', '.join(values)}.")
+    return value
 
 
 def _string(metadata: dict, name: str) -> str | None:

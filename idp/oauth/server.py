@@ -21,6 +21,7 @@ from ..security.client_throttle import throttle_key
 from . import client_assertion
 from . import device
 from . import metadata_documents
+from . import request_objects
 from .endpoints import BearerResourceProtector
 from .endpoints import DPoPAccessTokenValidator
 from .endpoints import EndSessionEndpoint
@@ -164,6 +165,7 @@ def init_app(app: Flask) -> AuthorizationServer:
     server.register_client_auth_method(client_assertion.METHOD, client_assertion.PrivateKeyJWT())
     server.issuer_parameter = IssuerParameter()
     server.register_extension(server.issuer_parameter)
+    server.register_extension(request_objects.RequestObjects())
     resource_protector = BearerResourceProtector()
     resource_protector.register_token_validator(JWTAccessTokenValidator())
     resource_protector.register_token_validator(DPoPAccessTokenValidator())

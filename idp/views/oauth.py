@@ -28,6 +28,7 @@ from ..models import db
 from ..models.client import ANY_AUTH_METHOD
 from ..oauth import dpop
 from ..oauth import pushed_requests
+from ..oauth import request_objects
 from ..oauth import response_modes
 from ..oauth.claims import SCOPE_DESCRIPTIONS
 from ..oauth.server import authorization
@@ -38,27 +39,14 @@ from ..sessions import current_login
 from ..sessions import parked_authorization_url
 
 bp = Blueprint("oauth", __name__)
-
-
-class RequestNotSupportedError(OAuth2Error):
-    """OIDC Core §6: request objects are not supported (discovery says so)."""
-
-    error = "request_not_supported"
-
-
-class RequestUriNotSupportedError(OAuth2Error):
-    error = "request_uri_not_supported"
+SIGNED_REQUEST_OBJECTS_ONLY = ("This client's authorization requests must be request objects "
+                               "it signed (RFC 9101).")
 
 
 class RegistrationNotSupportedError(OAuth2Error):
+    """OIDC Core §7.2.1: self-issued OpenID Providers' `registration` parameter."""
+
     error = "registration_not_supported"
-
-
-UNSUPPORTED_PARAMETERS = {
-    "request": RequestNotSupportedError,
-    "request_uri": RequestUriNotSupportedError,
-    "registration": RegistrationNotSupportedError,
-}
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
@@ -90,18 +78,24 @@ def _continue_authorization(grant, login, pushed: PushedRequest | None = None):
     server = authorization()
     payload = grant.request.payload
     redirect_uri = payload.redirect_uri  # validated against the client by Authlib
+    # The request's parameters: those pushed, those of its request object, or the URL's.
     args = pushed.params if pushed else pushed_requests.authorization_parameters(payload.data)
-    for name, error_class in UNSUPPORTED_PARAMETERS.items():
-        if args.get(name):
-            raise error_class(redirect_uri=redirect_uri, state=payload.state)
+    if args.get("registration"):
+        raise RegistrationNotSupportedError(redirect_uri=redirect_uri, state=payload.state)
     if grant.client.require_par and pushed is None:
         raise InvalidRequestError("This client's authorization requests must be pushed to the "
                                   "pushed_authorization_request_endpoint (RFC 9126).",
                                   redirect_uri=redirect_uri, state=payload.state)
-    # What the browser comes back with after sign-in or consent: a pushed request is named
-    # by its request_uri again, so that its parameters never pass through the browser.
+    sent = pushed_requests.authorization_parameters(request.values)
+    if grant.client.require_signed_request_object and pushed is None and \
+            not request_objects.sends_one(sent):  # a pushed one was checked at /par
+        raise InvalidRequestError(SIGNED_REQUEST_OBJECTS_ONLY, redirect_uri=redirect_uri,
+                                  state=payload.state)
+    # What the browser comes back with after sign-in or consent: what it sent, so a pushed
+    # request is named by its request_uri again (its parameters never pass through the
+    # browser) and a request object is checked again.
     parked = ({"client_id": pushed.client_id, "request_uri": request.values["request_uri"]}
-              if pushed else args)
+              if pushed else sent)
 
     pending = _pending_for(parked)
     prompts = set(args.get("prompt", "").split())
@@ -307,13 +301,16 @@ def push_authorization_request():
             raise InvalidRequestError("client_id is not the client that authenticated.")
         if "request_uri" in params:
             raise InvalidRequestError("A pushed request cannot itself name a request_uri.")
+        if request_objects.sends_one(params):  # RFC 9126 §3: kept as the object's, verified
+            params = request_objects.parameters_of(server, params)
+        elif client.require_signed_request_object:
+            raise InvalidRequestError(SIGNED_REQUEST_OBJECTS_ONLY)
         # RFC 9449 §10.1: a proof sent with the request binds its code to the proof's key.
         if (proof_jkt := dpop.proof_key("/par")) is not None and \
                 params.setdefault("dpop_jkt", proof_jkt) != proof_jkt:
             raise dpop.InvalidDPoPProofError("dpop_jkt is not the key of the DPoP proof.")
-        for name, error_class in UNSUPPORTED_PARAMETERS.items():
-            if params.get(name):
-                raise error_class()
+        if params.get("registration"):
+            raise RegistrationNotSupportedError()
         pushed = pushed_requests.as_oauth2_request(params)
         grant = server.get_authorization_grant(pushed)
         grant.validate_no_multiple_request_parameter(oauth_request)  # as sent, not as kept

@@ -147,7 +147,7 @@ def test_an_unknown_request_uri_is_an_error_page(provider, web_app, request_uri)
     ({"code_challenge_method": "plain"}, "invalid_request"),  # par-plain-pkce-rejected
     ({"response_type": "token"}, "unsupported_response_type"),
     ({"request_uri": "urn:ietf:params:oauth:request_uri:x"}, "invalid_request"),
-    ({"request": "e30.e30."}, "request_not_supported"),
+    ({"request": "e30.e30."}, "invalid_request_object"),  # a client without keys
     ({"client_id": "someone-else"}, "invalid_request"),
 ])
 def test_a_bad_pushed_request_is_told_to_the_client_as_json(provider, web_app, change, error):

@@ -23,9 +23,10 @@ def test_oidcc_discovery_endpoint_verification(http):
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
     assert doc["authorization_response_iss_parameter_supported"] is True
-    # Advertise only what works: request objects are refused, so say so explicitly.
-    assert doc["request_parameter_supported"] is False
-    assert doc["request_uri_parameter_supported"] is False
+    # Signed request objects only, by reference only from a registered URI.
+    assert doc["request_parameter_supported"] is True
+    assert doc["request_uri_parameter_supported"] is True
+    assert doc["require_request_uri_registration"] is True
     assert doc["response_modes_supported"] == ["query", "fragment", "form_post"]
     assert {"sub", "name", "email"} <= set(doc["claims_supported"])
 

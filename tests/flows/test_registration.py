@@ -170,6 +170,10 @@ def test_redirect_uris_must_be_a_list_of_one_to_twenty(http, metadata, error):
     {"client_name": ["Notes"]},
     {"post_logout_redirect_uris": ["http://notes.example/out"]},
     {"backchannel_logout_uri": "https://notes.example/logout"},  # needs the token
+    {"request_uris": ["https://notes.example/ro"]},  # request objects need keys
+    {"require_signed_request_object": True},
+    {"userinfo_signed_response_alg": "HS256"},
+    {"userinfo_signed_response_alg": "none"},
 ])
 def test_metadata_a_self_registered_client_cannot_have_is_refused(app, http, extra):
     assert_refused(register(http, {**WEB_APP, **extra}))
@@ -293,6 +297,38 @@ def test_a_client_may_register_for_dpop_bound_tokens_only(http):
     assert registered(http, WEB_APP).body["dpop_bound_access_tokens"] is False
     assert "true or false" in assert_refused(
         register(http, {**WEB_APP, "dpop_bound_access_tokens": "yes"}))
+
+
+def test_a_client_with_keys_registers_for_request_objects_and_signed_userinfo(app, http):
+    """RFC 9101 and OIDC Dynamic Registration §2: where it publishes request objects (only
+    those are fetched), that it always sends one, with which algorithm; and /userinfo as a
+    JWT (oidcc-userinfo-rs256)."""
+    public_key = RSAKey.generate_key(2048, parameters={"kid": "k1"}).as_dict(private=False)
+    keys = {**WEB_APP, "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [public_key]}}
+    body = registered(http, {**keys, "request_uris": ["https://notes.example/ro#c2hh"],
+                             "require_signed_request_object": True,
+                             "request_object_signing_alg": "PS256",
+                             "userinfo_signed_response_alg": "RS256"}).body
+    assert body["request_uris"] == ["https://notes.example/ro#c2hh"]
+    assert body["require_signed_request_object"] is True
+    assert body["request_object_signing_alg"] == "PS256"
+    assert body["userinfo_signed_response_alg"] == "RS256"
+    with app.app_context():
+        client = Client.by_client_id(body["client_id"])
+        assert client.request_uris == ["https://notes.example/ro#c2hh"]
+        assert client.client_metadata["userinfo_signed_response_alg"] == "RS256"
+    plain = registered(http, keys).body
+    assert not {"request_uris", "require_signed_request_object",
+                "userinfo_signed_response_alg"} & plain.keys()
+    for bad in ({"request_uris": ["http://notes.example/ro"]},
+                {"request_uris": ["https://notes.example/" + "r" * 512]},
+                {"request_uris": ["https://user@notes.example/ro"]},
+                {"request_uris": "https://notes.example/ro"},
+                {"request_object_signing_alg": "none"},
+                {"request_object_signing_alg": "HS256"},
+                {"require_signed_request_object": "yes"}):
+        assert_refused(register(http, {**keys, **bad}))
 
 
 # --- registration management (RFC 7592) ---------------------------------------------------

@@ -1,0 +1,303 @@
+"""Request objects (RFC 9101, OIDC Core §6) over real HTTP: a client with keys signs its
+authorization request, sends it by value or publishes it at a request_uri it registered, and
+only the object's parameters count; named after the conformance suite's modules where one
+applies. Also signed UserInfo (oidcc-userinfo-rs256)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import warnings
+from urllib.parse import urlencode
+
+import pytest
+import requests
+from joserfc import jws
+from joserfc import jwt
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import ECKey
+from joserfc.jwk import KeySet
+from joserfc.jwk import RSAKey
+from jwcrypto import jwk as jwcrypto_jwk
+from jwcrypto import jwt as jwcrypto_jwt
+
+from ..helpers import pkce_pair
+from ..helpers import query_of
+from .test_oidc_client import CALLBACK
+from .test_oidc_client import sign_in_and_consent
+from .test_private_key_jwt import ASSERTION_TYPE
+from .test_private_key_jwt import assertion
+from .test_private_key_jwt import jwks_file
+
+
+@pytest.fixture
+def live_config() -> dict:
+    # The request objects' server is on loopback, which only an operator's setting allows.
+    return {"OUTBOUND_PRIVATE_NETWORKS": "127.0.0.1/32"}
+
+
+@pytest.fixture
+def key() -> RSAKey:
+    return RSAKey.generate_key(2048, parameters={"kid": "rp-1"})
+
+
+@pytest.fixture
+def rp(provider, key, tmp_path, documents):
+    """A web app with keys (private_key_jwt), which publishes request objects at /ro."""
+    data = provider.idp("clients", "create", "--name", "Signing App", "--redirect-uri", CALLBACK,
+                        "--jwks-file", jwks_file(tmp_path, key),
+                        "--request-uri", documents.url("/ro"), "--signed-userinfo")
+    assert data["request_uris"] == [documents.url("/ro")]
+    return data["client_id"]
+
+
+def request_params(client_id: str, challenge: str, **extra) -> dict:
+    return {"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK,
+            "scope": "openid profile", "state": secrets.token_urlsafe(8),
+            "nonce": secrets.token_urlsafe(8), "code_challenge": challenge,
+            "code_challenge_method": "S256", **extra}
+
+
+def request_object(provider, params: dict, key, alg="RS256", **claims) -> str:
+    now = int(time.time())
+    claims = {"iss": params["client_id"], "aud": provider.metadata["issuer"], "iat": now,
+              "exp": now + 300, **params, **claims}
+    return jwt.encode({"alg": alg, "kid": key.kid, "typ": "oauth-authz-req+jwt"}, claims, key,
+                      algorithms=[alg])
+
+
+def authorize_url(provider, **query) -> str:
+    return f"{provider.metadata['authorization_endpoint']}?{urlencode(query)}"
+
+
+def redeem(provider, client_id, key, callback: str, verifier: str) -> dict:
+    response = provider.post("token_endpoint", None, grant_type="authorization_code",
+                             code=query_of(callback)["code"], redirect_uri=CALLBACK,
+                             code_verifier=verifier, client_assertion_type=ASSERTION_TYPE,
+                             client_assertion=assertion(provider, client_id, key))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def id_token_claims(provider, tokens: dict) -> dict:
+    keys = KeySet.import_key_set(requests.get(provider.metadata["jwks_uri"], timeout=5).json())
+    return jwt.decode(tokens["id_token"], keys).claims
+
+
+def error_page(response) -> str:
+    """An error shown to the user, never sent to a redirect URI the object named."""
+    assert response.status_code == 400, response.text
+    assert "Location" not in response.headers
+    return response.text
+
+
+def test_discovery_offers_signed_request_objects_and_userinfo(provider):
+    metadata = provider.metadata
+    assert metadata["request_parameter_supported"] is True
+    assert metadata["request_uri_parameter_supported"] is True
+    assert metadata["require_request_uri_registration"] is True
+    assert "RS256" in metadata["request_object_signing_alg_values_supported"]
+    assert not {"none", "HS256"} & set(metadata["request_object_signing_alg_values_supported"])
+    assert metadata["userinfo_signing_alg_values_supported"] == ["RS256"]
+
+
+def test_oidcc_request_object_signed_rs256_by_value(provider, alice, rp, key):
+    verifier, challenge = pkce_pair()
+    params = request_params(rp, challenge)
+    # OIDC Core §6.1: response_type, client_id and scope are in the URL too.
+    url = authorize_url(provider, client_id=rp, response_type="code", scope="openid",
+                        request=request_object(provider, params, key))
+    callback = sign_in_and_consent(requests.Session(), provider.url, url)
+    assert callback.startswith(CALLBACK + "?")
+    assert query_of(callback)["state"] == params["state"]
+    tokens = redeem(provider, rp, key, callback, verifier)
+    assert tokens["scope"] == "openid profile"
+    assert id_token_claims(provider, tokens)["nonce"] == params["nonce"]
+
+
+def test_oidcc_ensure_request_object_with_redirect_uri(provider, alice, rp, key):
+    """Only the object's parameters count: a redirect_uri, state or scope added in the URL
+    changes nothing."""
+    verifier, challenge = pkce_pair()
+    params = request_params(rp, challenge)
+    url = authorize_url(provider, client_id=rp, response_type="code", scope="openid email",
+                        state="from-the-url", redirect_uri="https://attacker.example/cb",
+                        request=request_object(provider, params, key))
+    callback = sign_in_and_consent(requests.Session(), provider.url, url)
+    assert callback.startswith(CALLBACK + "?")
+    assert query_of(callback)["state"] == params["state"]
+    assert redeem(provider, rp, key, callback, verifier)["scope"] == "openid profile"
+
+
+def test_oidcc_request_uri_signed_rs256(provider, alice, rp, key, documents):
+    verifier, challenge = pkce_pair()
+    params = request_params(rp, challenge, max_age=3600)
+    documents.answers["/ro"] = (200, {"Content-Type": "application/oauth-authz-req+jwt"},
+                                request_object(provider, params, key).encode())
+    url = authorize_url(provider, client_id=rp, response_type="code", scope="openid",
+                        request_uri=documents.url("/ro"))
+    callback = sign_in_and_consent(requests.Session(), provider.url, url)
+    assert query_of(callback)["state"] == params["state"]
+    assert id_token_claims(provider, redeem(provider, rp, key, callback, verifier))["nonce"] \
+        == params["nonce"]
+    # Fetched for each pass through /authorize: before sign-in, and after it and consent.
+    assert documents.requests == ["/ro"] * 3
+
+
+def test_only_a_registered_request_uri_is_fetched(provider, rp, key, documents):
+    documents.answers["/other"] = (200, {}, b"x")
+    page = requests.get(authorize_url(provider, client_id=rp, request_uri=documents.url("/other")),
+                        timeout=5, allow_redirects=False)
+    assert "invalid_request_uri" in error_page(page)
+    assert documents.requests == []
+
+
+@pytest.mark.parametrize("status, body", [(404, b"{}"), (200, "é".encode()), (200, b"x.y.z")])
+def test_a_request_uri_that_gives_no_object_is_an_error_page(provider, rp, documents, status,
+                                                              body):
+    documents.answers["/ro"] = (status, {}, body)
+    page = requests.get(authorize_url(provider, client_id=rp, request_uri=documents.url("/ro")),
+                        timeout=5, allow_redirects=False)
+    assert "invalid_request" in error_page(page)
+
+
+def unsigned(provider, params: dict) -> str:
+    """oidcc-unsigned-request-object-...: refused, as discovery offers no `none`."""
+    with warnings.catch_warnings():  # joserfc warns that "none" is deprecated
+        warnings.simplefilter("ignore", SecurityWarning)
+        return jwt.encode({"alg": "none"}, {**params, "iss": params["client_id"],
+                                            "aud": provider.metadata["issuer"]}, None,
+                          algorithms=["none"])
+
+
+def other_key():
+    return RSAKey.generate_key(2048, parameters={"kid": "rp-1"})
+
+
+@pytest.mark.parametrize("change, error", [
+    (lambda p, k: request_object(p["provider"], p["params"], other_key()),
+     "invalid_request_object"),
+    (lambda p, k: request_object(p["provider"], p["params"], k, iss="someone-else"),
+     "invalid_request_object"),
+    (lambda p, k: request_object(p["provider"], p["params"], k, aud="https://other.example"),
+     "invalid_request_object"),
+    (lambda p, k: request_object(p["provider"], p["params"], k, exp=int(time.time()) - 300),
+     "invalid_request_object"),
+    (lambda p, k: request_object(p["provider"], p["params"], k, client_id="someone-else"),
+     "invalid_request"),
+    (lambda p, k: request_object(p["provider"], p["params"], k, request="nested"),
+     "invalid_request"),
+    (lambda p, k: request_object(p["provider"], p["params"], k, max_age=True),
+     "invalid_request_object"),
+    (lambda p, k: request_object(p["provider"], p["params"], k, nonce="a\x00b"),
+     "invalid_request_object"),
+    (lambda p, k: unsigned(p["provider"], p["params"]), "invalid_request"),
+    (lambda p, k: "not.a.jwt", "invalid_request_object"),
+    (lambda p, k: "e30." + "W" * 3000 + ".sig", "invalid_request_object"),
+])
+def test_an_object_that_cannot_be_trusted_is_an_error_page(provider, rp, key, change, error):
+    _, challenge = pkce_pair()
+    signed = change({"provider": provider, "params": request_params(rp, challenge)}, key)
+    page = requests.get(authorize_url(provider, client_id=rp, request=signed), timeout=5,
+                        allow_redirects=False)
+    assert error in error_page(page)
+
+
+def test_an_object_deeply_nested_is_an_error_page(provider, rp, key):
+    _, challenge = pkce_pair()
+    header = {"alg": "RS256", "kid": key.kid}
+    payload = json.dumps({"client_id": rp, "x": 0}).replace("0", "[" * 10000 + "]" * 10000)
+    signed = jws.serialize_compact(header, payload.encode(), key)
+    page = requests.post(provider.metadata["authorization_endpoint"], timeout=5,
+                         allow_redirects=False, data={"client_id": rp, "request": signed})
+    assert "invalid_request" in error_page(page)
+
+
+def test_a_client_without_keys_cannot_send_an_object(provider, key):
+    web_app = provider.register("Secret App", "--redirect-uri", CALLBACK)
+    _, challenge = pkce_pair()
+    signed = request_object(provider, request_params(web_app.client_id, challenge), key)
+    page = requests.get(authorize_url(provider, client_id=web_app.client_id, request=signed),
+                        timeout=5, allow_redirects=False)
+    assert "no registered keys" in error_page(page)
+
+
+def test_an_ec_key_and_a_registered_algorithm(provider, alice, tmp_path, documents):
+    ec_key = ECKey.generate_key("P-256", parameters={"kid": "ec-1"})
+    client_id = provider.idp("clients", "create", "--name", "EC App", "--redirect-uri", CALLBACK,
+                             "--jwks-file", jwks_file(tmp_path, ec_key))["client_id"]
+    verifier, challenge = pkce_pair()
+    params = request_params(client_id, challenge)
+    url = authorize_url(provider, client_id=client_id,
+                        request=request_object(provider, params, ec_key, alg="ES256"))
+    callback = sign_in_and_consent(requests.Session(), provider.url, url)
+    assert query_of(callback)["state"] == params["state"]
+
+
+def test_a_client_that_requires_objects_gets_no_code_without_one(provider, alice, rp, key):
+    provider.idp("clients", "update", rp, "--require-signed-request-object")
+    _, challenge = pkce_pair()
+    plain = requests.get(authorize_url(provider, **request_params(rp, challenge)), timeout=5,
+                         allow_redirects=False)
+    # The redirect URI is registered, so the client is told.
+    assert plain.status_code == 302
+    answer = query_of(plain.headers["Location"])
+    assert answer["error"] == "invalid_request" and "code" not in answer
+    pushed = provider.post("pushed_authorization_request_endpoint", None,
+                           client_assertion_type=ASSERTION_TYPE,
+                           client_assertion=assertion(provider, rp, key),
+                           **request_params(rp, challenge))
+    assert pushed.status_code == 400 and pushed.json()["error"] == "invalid_request"
+    assert pushed.headers["Cache-Control"] == "no-store"
+
+
+def test_an_object_pushed_to_par(provider, alice, rp, key):
+    """RFC 9126 §3 (FAPI 2.0 message signing): the object goes to /par, the browser carries
+    the request_uri, and the code is for the object's parameters."""
+    provider.idp("clients", "update", rp, "--require-signed-request-object")
+    verifier, challenge = pkce_pair()
+    params = request_params(rp, challenge)
+    pushed = provider.post("pushed_authorization_request_endpoint", None, client_id=rp,
+                           client_assertion_type=ASSERTION_TYPE,
+                           client_assertion=assertion(provider, rp, key),
+                           request=request_object(provider, params, key))
+    assert pushed.status_code == 201, pushed.text
+    url = authorize_url(provider, client_id=rp, request_uri=pushed.json()["request_uri"])
+    callback = sign_in_and_consent(requests.Session(), provider.url, url)
+    assert query_of(callback)["state"] == params["state"]
+    assert redeem(provider, rp, key, callback, verifier)["scope"] == "openid profile"
+
+    tampered = provider.post("pushed_authorization_request_endpoint", None, client_id=rp,
+                             client_assertion_type=ASSERTION_TYPE,
+                             client_assertion=assertion(provider, rp, key),
+                             request=request_object(provider, params, other_key()))
+    assert tampered.status_code == 400 and tampered.json()["error"] == "invalid_request_object"
+
+
+def test_oidcc_userinfo_rs256(provider, alice, rp, key):
+    """A client registered for it gets /userinfo as a JWT signed by the provider's key, named
+    by its kid, with iss and aud (OIDC Core §5.3.2); checked here by jwcrypto."""
+    verifier, challenge = pkce_pair()
+    params = request_params(rp, challenge)
+    url = authorize_url(provider, request=request_object(provider, params, key), client_id=rp)
+    tokens = redeem(provider, rp, key, sign_in_and_consent(requests.Session(), provider.url, url),
+                    verifier)
+    response = provider.userinfo(tokens["access_token"])
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/jwt"
+    assert response.headers["Cache-Control"] == "no-store"
+    keys = jwcrypto_jwk.JWKSet.from_json(requests.get(provider.metadata["jwks_uri"],
+                                                      timeout=5).text)
+    signed = jwcrypto_jwt.JWT(jwt=response.text, key=keys, algs=["RS256"])
+    claims = jwcrypto_jwt.json_decode(signed.claims)
+    assert signed.token.jose_header["kid"] in {k["kid"] for k in keys.export(as_dict=True,
+                                                                            private_keys=False)["keys"]}
+    assert claims["iss"] == provider.metadata["issuer"] and claims["aud"] == rp
+    assert claims["sub"] == id_token_claims(provider, tokens)["sub"]
+    assert claims["name"] == alice.name
+
+    provider.idp("clients", "update", rp, "--no-signed-userinfo")
+    plain = provider.userinfo(tokens["access_token"])
+    assert plain.headers["Content-Type"] == "application/json"
+    assert plain.json()["sub"] == claims["sub"]
