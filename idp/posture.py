@@ -67,8 +67,8 @@ def _settings() -> list[Finding]:
     if networks := config["OUTBOUND_PRIVATE_NETWORKS"].split():
         add(WARNING, "OUTBOUND_PRIVATE_NETWORKS",
             f"{' '.join(networks)}: a URL a client names (its metadata document, its "
-            "jwks_uri, its request_uris) may make the provider call there. Keep it to networks "
-            "with nothing else to reach.")
+            "jwks_uri, its request_uris, its sector_identifier_uri) may make the provider call "
+            "there. Keep it to networks with nothing else to reach.")
     if (lifetime := config["ACCESS_TOKEN_TTL_SECONDS"]) > LONG_ACCESS_TOKEN_SECONDS:
         add(WARNING, "ACCESS_TOKEN_TTL_SECONDS",
             f"access tokens live {lifetime} s: a stolen one works that long, and revoking a "

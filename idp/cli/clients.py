@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from flask.cli import AppGroup
@@ -20,6 +21,7 @@ from ..models.client import problem_with_resource
 from ..models.client import problem_with_web_url
 from ..oauth import client_keys
 from ..oauth import device
+from ..oauth import sectors
 from ..security import audit
 from . import GRANT_TYPES
 from . import Duration
@@ -60,6 +62,7 @@ def client_view(client: Client) -> dict:
             # A client known by its metadata document: when the document is fetched again.
             "metadata_document_expires_at": client.metadata_document_expires_at,
             "subject_type": client.subject_type, "sector_identifier": client.sector_identifier,
+            "sector_identifier_uri": client.sector_identifier_uri,
             "policy_uri": client.policy_uri, "tos_uri": client.tos_uri,
             "created_at": client.created_at,
             "rotation_overlap_ends_at": (client.previous_secret_expires_at
@@ -93,6 +96,9 @@ def check_client(client: Client) -> None:
     if (client.request_uris or client.require_signed_request_object) and not client.uses_keys:
         raise click.ClickException("request objects are verified with the client's keys: "
                                    "give --jwks-file or --jwks-uri")
+    if client.sector_identifier_uri and (problem := sectors.problem_with_sector_uri(
+            client.sector_identifier_uri, client.redirect_uris)):
+        raise click.ClickException(f"--sector-identifier-uri {problem}")
     if problem := client.settle_sector():
         raise click.ClickException(problem)
 
@@ -120,6 +126,17 @@ def validate_web_url(ctx, param, value):
     return value
 
 
+def validate_https_url(ctx, param, value):
+    if value and urlsplit(value).scheme != "https":
+        raise click.BadParameter(f"{value!r} is not an https URL")
+    return validate_web_url(ctx, param, value)
+
+
+sector_uri_option = click.option(
+    "--sector-identifier-uri", callback=validate_https_url,
+    help="For a pairwise client with redirect URIs on several hosts: an https URL serving a "
+         "JSON array that lists them all (OIDC Core §8.1), fetched now; its host is the "
+         "sector. \"\" removes it.")
 backchannel_option = click.option(
     "--backchannel-logout-uri", callback=validate_web_url,
     help="Where the client is told, server to server, that a user's sign-in session ended "
@@ -255,12 +272,13 @@ require_mfa_option = click.option(
               show_default=True,
               help="pairwise: users get a `sub` of their own for this client's sector, the one "
                    "host of its redirect URIs (OIDC Core §8); fixed once registered.")
+@sector_uri_option
 @json_option
 def clients_create(name, redirect_uris, public, grant_types, scope, audiences, introspect_any,
                    require_mfa, require_par, require_dpop, request_uris,
                    require_signed_request_object, signed_userinfo, logout_uris,
                    backchannel_logout_uri, policy_uri, tos_uri, jwks, jwks_uri, first_party,
-                   subject_type, as_json):
+                   subject_type, sector_identifier_uri, as_json):
     """Register a client; a confidential client's secret is printed once (none is made for a
     client with --jwks-file or --jwks-uri)."""
     grant_types = list(grant_types or ["authorization_code"])
@@ -278,7 +296,8 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
                     require_signed_request_object=bool(require_signed_request_object),
                     userinfo_signed_response_alg=ALGORITHM if signed_userinfo else None,
                     token_endpoint_auth_method="none" if public else "client_secret_basic",
-                    first_party=first_party, subject_type=subject_type)
+                    first_party=first_party, subject_type=subject_type,
+                    sector_identifier_uri=sector_identifier_uri or None)
     if jwks or jwks_uri:
         use_keys(client, jwks, jwks_uri)
     check_client(client)
@@ -332,13 +351,14 @@ def clients_show(client_id, as_json):
 @require_par_option
 @require_dpop_option
 @request_objects_options
+@sector_uri_option
 @click.option("--first-party/--no-first-party", default=None)
 @json_option
 def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
                    backchannel_logout_uri, policy_uri, tos_uri, jwks, jwks_uri, grant_types,
                    scope, audiences, introspect_any, require_mfa, require_par, require_dpop,
-                   request_uris, require_signed_request_object, signed_userinfo, first_party,
-                   as_json):
+                   request_uris, require_signed_request_object, signed_userinfo,
+                   sector_identifier_uri, first_party, as_json):
     """Change a client; list options replace the registered list. --jwks-file or --jwks-uri
     replaces the keys (add the new key before removing the old one, to rotate without a gap),
     and moves a client with a secret to keys: its secret stops working."""
@@ -378,6 +398,8 @@ def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
         client.require_signed_request_object = require_signed_request_object
     if signed_userinfo is not None:
         client.userinfo_signed_response_alg = ALGORITHM if signed_userinfo else None
+    if sector_identifier_uri is not None:
+        client.sector_identifier_uri = sector_identifier_uri or None
     if first_party is not None:
         client.first_party = first_party
     try:

@@ -182,6 +182,9 @@ class Client(db.Model, ClientRules):
     # the host its redirect URIs share, set at registration and kept (oauth/subjects.py).
     subject_type: Mapped[str] = mapped_column(db.String(10), default=PUBLIC_SUBJECTS)
     sector_identifier: Mapped[str | None] = mapped_column(db.Text)
+    # Where a pairwise client whose redirect URIs are on several hosts lists them all
+    # (oauth/sectors.py); its host is then the sector. None: the redirect URIs' one host.
+    sector_identifier_uri: Mapped[str | None] = mapped_column(db.Text)
     # The client's privacy policy and terms of service (RFC 7591 §2), linked from the consent
     # page so that users can read them before they allow it.
     policy_uri: Mapped[str | None] = mapped_column(db.Text)
@@ -231,14 +234,17 @@ class Client(db.Model, ClientRules):
         self.previous_secret_hash = self.previous_secret_expires_at = None
 
     def settle_sector(self) -> str | None:
-        """A pairwise client's sector (OIDC Core §8.1) is the host its redirect URIs share:
-        taken from them at registration, then held, since its users' subjects depend on it.
-        Returns what is wrong, or None."""
+        """A pairwise client's sector (OIDC Core §8.1) is the host of its
+        sector_identifier_uri (which the caller has checked lists its redirect URIs,
+        oauth/sectors.py), or else the host its redirect URIs share: set at registration,
+        then held, since its users' subjects depend on it. Returns what is wrong, or None."""
         if self.subject_type != PAIRWISE_SUBJECTS:
             return None
-        sector = sector_of(self.redirect_uris)
+        sector = (urlsplit(self.sector_identifier_uri).hostname if self.sector_identifier_uri
+                  else sector_of(self.redirect_uris))
         if sector is None:
-            return "a pairwise client needs redirect URIs, all on one host: its sector"
+            return ("a pairwise client needs redirect URIs all on one host, its sector, or a "
+                    "sector_identifier_uri that lists them")
         if self.sector_identifier is None:
             self.sector_identifier = sector
         elif sector != self.sector_identifier:

@@ -5,7 +5,7 @@ the one called, and a redirect is an answer other than 200.
   the jwks_uri the operator gave, client_keys.py): OPENER, with a timeout.
 - To URLs anyone may name (a client ID metadata document, metadata_documents.py; the
   jwks_uri of a client that registered itself, client_keys.py; a request object by
-  reference, request_objects.py): fetch_from_outside. Without
+  reference, request_objects.py; a sector_identifier_uri, sectors.py): fetch_from_outside. Without
   it, a client_id of https://169.254.169.254/... or https://db.internal/... would make the
   provider call into its own network (SSRF). It resolves the host once, refuses it unless
   every address is public (or in a network the operator allows, OUTBOUND_PRIVATE_NETWORKS),

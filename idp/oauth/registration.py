@@ -5,8 +5,9 @@ What a self-registered client may be is narrower than what the operator can regi
 `idp clients create`: it signs users in with the authorization code grant (PKCE, as every
 client), and may refresh; it is never first-party, so the consent page always asks, and says
 that the name is the client's own claim. With open registration anyone could make the
-provider send requests into its own network: a `jwks_uri`, and the `request_uris` where a
-client with keys publishes request objects, are fetched only from public addresses
+provider send requests into its own network: a `jwks_uri`, the `request_uris` where a
+client with keys publishes request objects, and a pairwise client's `sector_identifier_uri`
+are fetched only from public addresses
 (outbound.fetch_from_outside), and a `backchannel_logout_uri`, which the provider POSTs to,
 needs the initial access token.
 
@@ -42,6 +43,7 @@ from ..models.user import problem_with_text
 from ..security.hashing import hash_secret
 from ..security.hashing import new_secret
 from . import client_assertion
+from . import sectors
 from .claims import SUPPORTED_SCOPES
 from .client_keys import problem_with_jwks
 from .token_store import to_timestamp
@@ -56,7 +58,8 @@ DEFAULT_SCOPE = "openid profile email"
 DESCRIBED_FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri",
                     "grant_types", "scope", "policy_uri", "tos_uri", "require_dpop", "jwks",
                     "jwks_uri", "request_uris", "require_signed_request_object",
-                    "request_object_signing_alg", "userinfo_signed_response_alg")
+                    "request_object_signing_alg", "userinfo_signed_response_alg",
+                    "sector_identifier_uri")
 MAX_URIS = 20  # of each kind
 MAX_URI_LENGTH = 2000
 NAME_MAX_LENGTH = 200
@@ -94,9 +97,6 @@ def client_from(metadata, with_token: bool) -> tuple[Client, str]:
     subject_type = _string(metadata, "subject_type") or PUBLIC_SUBJECTS
     if subject_type not in SUBJECT_TYPES:
         raise InvalidClientMetadata("subject_type must be public or pairwise.")
-    if "sector_identifier_uri" in metadata:  # the provider would fetch it
-        raise InvalidClientMetadata("sector_identifier_uri is not supported: a pairwise "
-                                    "client's sector is the one host of its redirect_uris.")
     method = _string(metadata, "token_endpoint_auth_method") or "client_secret_basic"
     if method not in AUTH_METHODS:
         raise InvalidClientMetadata("token_endpoint_auth_method must be one of: "
@@ -117,10 +117,12 @@ def client_from(metadata, with_token: bool) -> tuple[Client, str]:
         userinfo_signed_response_alg=_one_of(metadata, "userinfo_signed_response_alg",
                                              [ALGORITHM]),
     )
-    if problem := client.settle_sector():
-        raise InvalidClientMetadata(f"{problem}.")
     _keys(metadata, client, method)
     _request_objects(metadata, client)
+    # Last, as it is fetched: a registration refused for anything else fetches nothing.
+    client.sector_identifier_uri = _sector_identifier_uri(metadata, redirect_uris)
+    if problem := client.settle_sector():
+        raise InvalidClientMetadata(f"{problem}.")
     return client, method
 
 
@@ -194,7 +196,7 @@ def registration_response(client: Client, method: str, secret: str | None) -> di
     if client.jwks:
         body["jwks"] = client.jwks
     for name in ("jwks_uri", "policy_uri", "tos_uri", "request_object_signing_alg",
-                 "userinfo_signed_response_alg"):
+                 "userinfo_signed_response_alg", "sector_identifier_uri"):
         if value := getattr(client, name):
             body[name] = value
     if client.request_uris:
@@ -289,6 +291,18 @@ def _keys(metadata: dict, client: Client, method: str) -> None:
         # RFC 6749 §5.2 allows no double quote in a description.
         raise InvalidClientMetadata(f"jwks: {problem}.".replace('"', "'"))
     client.jwks = jwks
+
+
+def _sector_identifier_uri(metadata: dict, redirect_uris: list[str]) -> str | None:
+    """OIDC Dynamic Registration §5: an https URL listing the redirect URIs, fetched now."""
+    uri = _web_url(metadata, "sector_identifier_uri")
+    if uri is None:
+        return None
+    if urlsplit(uri).scheme != "https":
+        raise InvalidClientMetadata("sector_identifier_uri must be an https URL.")
+    if problem := sectors.problem_with_sector_uri(uri, redirect_uris):
+        raise InvalidClientMetadata(f"sector_identifier_uri {problem}.")
+    return uri
 
 
 def _request_objects(metadata: dict, client: Client) -> None:

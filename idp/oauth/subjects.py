@@ -2,8 +2,9 @@
 
 A client registered with subject_type `public` (the default) gets the user's own identifier,
 the same for every client. One registered `pairwise` gets an identifier of its own sector (the
-host of its redirect URIs), so that clients of different sectors cannot match their users up
-by `sub`: in ID tokens, userinfo, access tokens, introspection and logout tokens alike.
+host of its redirect URIs, or of its sector_identifier_uri: sectors.py), so that clients of
+different sectors cannot match their users up by `sub`: in ID tokens, userinfo, access tokens,
+introspection and logout tokens alike.
 
 A pairwise subject is HMAC-SHA-256 of the sector and the user's identifier under
 IDP_HASH_KEY: stable, nothing stored, and not computable by a client that learns the user's

@@ -5,8 +5,12 @@ token and answer it gets, and different from what clients of other sectors get."
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
+
+from idp.models import RegisteredClient
+from idp.oauth.subjects import subject_for
 
 from ..conftest import add_client
 from ..conftest import add_user
@@ -121,7 +125,8 @@ def registering_http(tmp_path, signing_keys_dir):
     ({"subject_type": "pairwise"}, True),
     ({"subject_type": "pairwise",
       "redirect_uris": ["https://notes.example/cb", "https://other.example/cb"]}, False),
-    ({"subject_type": "pairwise", "sector_identifier_uri": "https://notes.example/s.json"},
+    # A sector_identifier_uri is fetched: one that leads to no public address is refused.
+    ({"subject_type": "pairwise", "sector_identifier_uri": "https://127.0.0.1/s.json"},
      False),
     ({"subject_type": "ppid"}, False),
 ])
@@ -139,3 +144,94 @@ def test_a_client_may_register_itself_as_pairwise_on_one_host(registering_http, 
 def test_discovery_lists_both_subject_types(http):
     document = http.get("/.well-known/openid-configuration").get_json()
     assert document["subject_types_supported"] == ["public", "pairwise"]
+
+
+# --- sector_identifier_uri (OIDC Core §8.1, OIDC Dynamic Registration §5) -----------------
+
+@pytest.fixture
+def sector_app(tmp_path, signing_keys_dir):
+    # The sector documents are served on loopback, which only an operator's setting allows.
+    return make_app(tmp_path, signing_keys_dir, CLIENT_REGISTRATION="open",
+                    OUTBOUND_PRIVATE_NETWORKS="127.0.0.1/32")
+
+
+def publish_sector(documents, *redirect_uris, path="/sector.json") -> str:
+    documents.answers[path] = (200, {}, json.dumps(list(redirect_uris)).encode())
+    return documents.url(path)
+
+
+def test_oidcc_registration_sector_uri(sector_app, documents):
+    """Apps on two hosts share the sector of the URL that lists their redirect URIs, and so
+    know each user by the same sub."""
+    http = sector_app.test_client()
+    sector_uri = publish_sector(documents, "https://www.notes.example/cb",
+                                "https://app.notes.net/cb")
+    subs = []
+    for redirect_uri in ("https://www.notes.example/cb", "https://app.notes.net/cb"):
+        registered = http.post("/register", json={
+            "redirect_uris": [redirect_uri], "subject_type": "pairwise",
+            "sector_identifier_uri": sector_uri})
+        assert registered.status_code == 201, registered.get_json()
+        body = registered.get_json()
+        assert body["sector_identifier_uri"] == sector_uri
+        with sector_app.app_context():
+            client = RegisteredClient.find(body["client_id"])
+            assert client.sector_identifier == "127.0.0.1"
+            subs.append(subject_for(SimpleNamespace(subject="user-1"), client))
+    assert subs[0] == subs[1] != "user-1"
+    # Both clients' redirect URIs on two hosts: a single registration needs the URI too.
+    spread = http.post("/register", json={
+        "redirect_uris": ["https://www.notes.example/cb", "https://app.notes.net/cb"],
+        "subject_type": "pairwise", "sector_identifier_uri": sector_uri})
+    assert spread.status_code == 201
+    assert documents.requests == ["/sector.json"] * 3
+
+
+@pytest.mark.parametrize("answer, message", [
+    ((200, {}, b'["https://other.example/cb"]'), "does not list 1"),
+    ((200, {}, b'{"redirect_uris": ["https://www.notes.example/cb"]}'), "JSON array"),
+    ((200, {}, b"[" * 60_000), "JSON array"),  # nested past the parser's depth
+    ((404, {}, b"[]"), "HTTP 404"),
+])
+def test_oidcc_registration_sector_bad(sector_app, documents, answer, message):
+    documents.answers["/sector.json"] = answer
+    refused = sector_app.test_client().post("/register", json={
+        "redirect_uris": ["https://www.notes.example/cb"], "subject_type": "pairwise",
+        "sector_identifier_uri": documents.url("/sector.json")})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "invalid_client_metadata"
+    assert message in refused.get_json()["error_description"]
+
+
+def test_a_sector_identifier_uri_must_be_https(sector_app):
+    refused = sector_app.test_client().post("/register", json={
+        "redirect_uris": ["https://www.notes.example/cb"], "subject_type": "pairwise",
+        "sector_identifier_uri": "http://127.0.0.1/sector.json"})
+    assert refused.status_code == 400 and "https" in refused.get_json()["error_description"]
+
+
+def test_the_cli_checks_the_sector_uri_at_every_change(sector_app, documents):
+    runner = sector_app.test_cli_runner()
+
+    def idp(*args):
+        return runner.invoke(args=[*args, "--json"])
+
+    sector_uri = publish_sector(documents, "https://www.notes.example/cb",
+                                "https://app.notes.net/cb")
+    created = idp("clients", "create", "--name", "Notes", "--subject-type", "pairwise",
+                  "--redirect-uri", "https://www.notes.example/cb",
+                  "--redirect-uri", "https://app.notes.net/cb",
+                  "--sector-identifier-uri", sector_uri)
+    assert created.exit_code == 0, created.output
+    client = json.loads(created.output)
+    assert client["sector_identifier"] == "127.0.0.1"
+    assert client["sector_identifier_uri"] == sector_uri
+    unlisted = idp("clients", "update", client["client_id"],
+                   "--add-redirect-uri", "https://elsewhere.example/cb")
+    assert unlisted.exit_code != 0 and "does not list 1" in unlisted.output
+    dropped = idp("clients", "update", client["client_id"], "--sector-identifier-uri", "")
+    assert dropped.exit_code != 0 and "all on one host" in dropped.output
+    plain_http = idp("clients", "create", "--name", "Bad", "--redirect-uri",
+                     "https://www.notes.example/cb", "--sector-identifier-uri",
+                     "http://127.0.0.1/sector.json")
+    assert plain_http.exit_code != 0 and "https" in plain_http.output
