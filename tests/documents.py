@@ -50,11 +50,12 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
 
 class DocumentServer:
     """Serves what `answers` holds for each path: (status, headers, body). `requests` lists
-    the paths asked for, in order."""
+    the paths asked for, in order; `posts` what was POSTed, answered 200."""
 
     def __init__(self, cert_file: Path, key_file: Path):
         self.answers: dict[str, tuple[int, dict, bytes]] = {}
         self.requests: list[str] = []
+        self.posts: list[tuple[str, str, str]] = []  # path, Content-Type, body
         self.delay = 0.0  # seconds between the headers and each byte of the body
         server = self
 
@@ -74,6 +75,13 @@ class DocumentServer:
                         self.wfile.flush()
                     except OSError:  # the provider gave up
                         return
+
+            def do_POST(self):  # a back-channel logout call
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                server.posts.append((self.path, self.headers["Content-Type"], body.decode()))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args):
                 pass

@@ -45,24 +45,41 @@ class LogoutCall:
     user_id: int
     uri: str
     logout_token: str
+    # For a URI the client registered itself (with the initial access token): the networks
+    # besides public ones it may lead to (outbound.post_form_outside). None: the operator's.
+    outside: tuple[outbound.Network, ...] | None = None
 
     def __call__(self) -> None:
-        request = urllib.request.Request(
-            self.uri, data=urlencode({"logout_token": self.logout_token}).encode(),
-            headers={"Content-Type": "application/x-www-form-urlencoded"}, method="POST")
-        try:
-            with outbound.OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-                status = response.status
-        except urllib.error.HTTPError as error:  # an answer, but not a success (§2.8)
-            status = error.code
-            error.close()  # it holds the connection
-        except (OSError, ValueError) as error:  # refused, timed out, unresolvable
-            self._audit("logout.backchannel_failed", reason=type(error).__name__)
-            return
+        form = {"logout_token": self.logout_token}
+        if self.outside is not None:
+            try:
+                status = outbound.post_form_outside(self.uri, form, timeout=TIMEOUT_SECONDS,
+                                                    allowed=self.outside)
+            except outbound.FetchFailed as error:
+                self._audit("logout.backchannel_failed", reason=str(error))
+                return
+        else:
+            status = self._post_registered(form)
+            if status is None:
+                return
         if status in (200, 204):
             self._audit("logout.backchannel_sent")
         else:
             self._audit("logout.backchannel_failed", reason=f"HTTP {status}")
+
+    def _post_registered(self, form: dict) -> int | None:
+        request = urllib.request.Request(
+            self.uri, data=urlencode(form).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"}, method="POST")
+        try:
+            with outbound.OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
+                return response.status
+        except urllib.error.HTTPError as error:  # an answer, but not a success (§2.8)
+            error.close()  # it holds the connection
+            return error.code
+        except (OSError, ValueError) as error:  # refused, timed out, unresolvable
+            self._audit("logout.backchannel_failed", reason=type(error).__name__)
+            return None
 
     def _audit(self, event_name: str, **fields) -> None:
         audit.log(event_name, client_id=self.client_id, user_id=self.user_id, **fields)
@@ -81,12 +98,14 @@ def sessions_ending(sessions: list[LoginSession]) -> None:
                Client.backchannel_logout_uri.is_not(None))
     ).all()
     calls = {}
+    outside = outbound.parse_networks(current_app.config["OUTBOUND_PRIVATE_NETWORKS"])
     for sid, scope, client in rows:
         if "openid" in scope.split() and (sid, client.client_id) not in calls:  # an ID token
             user = by_sid[sid].user
             calls[sid, client.client_id] = LogoutCall(
                 client.client_id, user.id, client.backchannel_logout_uri,
-                _logout_token(client.client_id, subject_for(user, client), sid))
+                _logout_token(client.client_id, subject_for(user, client), sid),
+                outside if client.self_registered else None)
     db.session.info.setdefault(_PENDING, []).extend(calls.values())
 
 

@@ -5,13 +5,14 @@ the one called, and a redirect is an answer other than 200.
   the jwks_uri the operator gave, client_keys.py): OPENER, with a timeout.
 - To URLs anyone may name (a client ID metadata document, metadata_documents.py; the
   jwks_uri of a client that registered itself, client_keys.py; a request object by
-  reference, request_objects.py; a sector_identifier_uri, sectors.py): fetch_from_outside. Without
-  it, a client_id of https://169.254.169.254/... or https://db.internal/... would make the
-  provider call into its own network (SSRF). It resolves the host once, refuses it unless
-  every address is public (or in a network the operator allows, OUTBOUND_PRIVATE_NETWORKS),
-  and connects to the address it checked, so that a second resolution cannot point
-  elsewhere (DNS rebinding). TLS is still verified against the host's name, and the whole
-  fetch, not each read, has the time limit.
+  reference, request_objects.py; a sector_identifier_uri, sectors.py): fetch_from_outside;
+  and the back-channel logout URI of a client that registered itself: post_form_outside.
+  Without them, a client_id of https://169.254.169.254/... or https://db.internal/... would
+  make the provider call into its own network (SSRF). They resolve the host once, refuse it
+  unless every address is public (or in a network the operator allows,
+  OUTBOUND_PRIVATE_NETWORKS), and connect to the address checked, so that a second
+  resolution cannot point elsewhere (DNS rebinding). TLS is still verified against the
+  host's name, and the whole fetch, not each read, has the time limit.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import socket
 import ssl
 import time
 import urllib.request
+from contextlib import contextmanager
+from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -78,6 +81,34 @@ def fetch_from_outside(url: str, *, max_bytes: int, timeout: float,
                        accept: str = "application/json") -> http.client.HTTPResponse:
     """GET an https `url` that anyone may have named; the 200 response, its body read (at
     most `max_bytes`) into `response.body`. FetchFailed says why there is none."""
+    deadline = time.monotonic() + timeout
+    allowed = parse_networks(current_app.config["OUTBOUND_PRIVATE_NETWORKS"])
+    with _connection_outside(url, timeout, allowed) as (connection, target):
+        connection.request("GET", target, headers={"Accept": accept, "User-Agent": "idp"})
+        response = connection.getresponse()
+        if response.status != 200:
+            raise FetchFailed(f"HTTP {response.status}",
+                              transient=response.status >= 500 or response.status == 429)
+        response.body = _read_until(response, max_bytes, deadline)
+        return response
+
+
+def post_form_outside(url: str, form: dict, *, timeout: float,
+                      allowed: tuple[Network, ...]) -> int:
+    """POST `form` to an https `url` that anyone may have named (a back-channel logout URI a
+    client registered itself); the status of the answer, whose body is not read.
+    FetchFailed says why there is none. `allowed`: OUTBOUND_PRIVATE_NETWORKS, parsed by the
+    caller, which may run outside the app (after the response)."""
+    with _connection_outside(url, timeout, allowed) as (connection, target):
+        connection.request("POST", target, body=urlencode(form), headers={
+            "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "idp"})
+        return connection.getresponse().status
+
+
+@contextmanager
+def _connection_outside(url: str, timeout: float, allowed: tuple[Network, ...]):
+    """An HTTPS connection to the host of `url`, at an address it resolved to that may be
+    called, and the request target; failures to connect or read as FetchFailed."""
     try:
         parts = urlsplit(url)
         port = parts.port or 443
@@ -85,24 +116,14 @@ def fetch_from_outside(url: str, *, max_bytes: int, timeout: float,
         raise FetchFailed("the URL is not valid") from None
     if parts.scheme != "https" or not parts.hostname:
         raise FetchFailed("the URL must be https with a host")
-    deadline = time.monotonic() + timeout
-    allowed = parse_networks(current_app.config["OUTBOUND_PRIVATE_NETWORKS"])
     address = _checked_address(parts.hostname, port, allowed)
     connection = http.client.HTTPSConnection(parts.hostname, port, timeout=timeout,
                                              context=ssl.create_default_context())
     # Connect to the address checked above; TLS still names, and verifies, the host.
     connection._create_connection = lambda _, timeout_, source: socket.create_connection(
         (address, port), timeout_, source)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
     try:
-        connection.request("GET", target,
-                           headers={"Accept": accept, "User-Agent": "idp"})
-        response = connection.getresponse()
-        if response.status != 200:
-            raise FetchFailed(f"HTTP {response.status}",
-                              transient=response.status >= 500 or response.status == 429)
-        response.body = _read_until(response, max_bytes, deadline)
-        return response
+        yield connection, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     except ssl.SSLError:
         raise FetchFailed("the TLS connection failed (is the certificate valid?)",
                           transient=True) from None

@@ -9,7 +9,7 @@ provider send requests into its own network: a `jwks_uri`, the `request_uris` wh
 client with keys publishes request objects, and a pairwise client's `sector_identifier_uri`
 are fetched only from public addresses
 (outbound.fetch_from_outside), and a `backchannel_logout_uri`, which the provider POSTs to,
-needs the initial access token.
+needs the initial access token and is called the same guarded way.
 
 Metadata this provider does not use (logo_uri, client_uri, contacts, software_id...) is
 ignored and not echoed back (RFC 7591 §2).

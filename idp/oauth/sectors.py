@@ -5,8 +5,9 @@ app.example.net) may share one, and each of the client's redirect URIs must be i
 no client can claim the sector of a host that does not list it.
 
 The array is fetched when the client is registered, and again at each change to its
-registration (RFC 7592, `idp clients update`); as any URL a client names, through outbound.fetch_from_outside (https, public
-addresses only, MAX_BYTES within TIMEOUT_SECONDS).
+registration (RFC 7592, `idp clients update`); as any URL a client names, through
+outbound.fetch_from_outside (https, public addresses only, MAX_BYTES within
+TIMEOUT_SECONDS).
 """
 
 from __future__ import annotations

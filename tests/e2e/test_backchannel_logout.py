@@ -19,6 +19,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from idp.models import Client
 from idp.models import LoginSession
 from idp.models import db
 from idp.models import utcnow
@@ -271,3 +272,51 @@ def test_a_session_that_timed_out_is_told_about_when_its_browser_returns(
                        ).status_code == 302  # over: sign in again
     [call] = receiver.wait(1)
     assert verified(provider, call["form"]["logout_token"][0]).claims["sid"] == sid
+
+
+def self_registered(provider, name: str, backchannel_uri: str):
+    """A client as /register makes one with the initial access token: its back-channel URI
+    is its own claim, called only the guarded way (outbound.post_form_outside)."""
+    client = register(provider, name, backchannel_uri)
+    with provider.app.app_context():
+        db.session.execute(db.update(Client).filter_by(client_id=client.client_id)
+                           .values(self_registered=True))
+        db.session.commit()
+    return client
+
+
+def wait_for(caplog, text: str) -> None:
+    deadline = time.monotonic() + 10
+    while text not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("live_config", [{"OUTBOUND_PRIVATE_NETWORKS": "127.0.0.1/32"}])
+def test_a_self_registered_client_is_told_over_the_guarded_fetch(provider, alice, documents):
+    app = self_registered(provider, "Registered itself", documents.url("/logout"))
+    browser = requests.Session()
+    sign_in_to(provider, browser, app)
+    sign_out(provider, browser)
+    deadline = time.monotonic() + 10
+    while not documents.posts and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [(path, content_type, body)] = documents.posts
+    assert path == "/logout" and content_type == "application/x-www-form-urlencoded"
+    claims = verified(provider, parse_qs(body)["logout_token"][0]).claims
+    assert claims["aud"] == app.client_id and claims["sub"] == alice.subject
+
+
+def test_a_self_registered_client_cannot_make_the_provider_call_inside(provider, alice, receiver,
+                                                                       documents, caplog):
+    """Its URI may lead only to public addresses over https: neither the loopback receiver
+    (http) nor an https server on loopback (not allowed by OUTBOUND_PRIVATE_NETWORKS) is
+    called, and the refusal is audited."""
+    for uri, reason in ((receiver.url, "must be https"),
+                        (documents.url("/logout"), "not on the public internet")):
+        app = self_registered(provider, "Registered itself", uri)
+        browser = requests.Session()
+        sign_in_to(provider, browser, app)
+        sign_out(provider, browser)
+        wait_for(caplog, reason)
+        assert "logout.backchannel_failed" in caplog.text and reason in caplog.text
+    assert receiver.received == [] and documents.posts == []

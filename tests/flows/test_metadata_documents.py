@@ -279,6 +279,18 @@ def test_the_operator_may_allow_a_private_network():
         outbound.parse_networks("10.0.0.0/8 intranet")
 
 
+def test_a_url_without_a_path_asks_for_the_root(app, documents):
+    """The request line needs a target: https://host is GET /, and a form is POSTed there."""
+    documents.answers["/"] = (200, {}, b"[]")
+    with app.test_request_context():
+        assert outbound.fetch_from_outside(documents.url(""), max_bytes=10, timeout=5).body \
+            == b"[]"
+    allowed = outbound.parse_networks("127.0.0.1/32")
+    assert outbound.post_form_outside(documents.url(""), {"a": "b"}, timeout=5,
+                                      allowed=allowed) == 200
+    assert documents.requests == ["/"] and documents.posts[0][0] == "/"
+
+
 def test_the_host_is_resolved_once_and_its_name_verified(http, documents, monkeypatch):
     """DNS rebinding: the name resolves to an allowed address when checked, then to another.
     The provider connects to the address it checked, and still verifies the certificate
