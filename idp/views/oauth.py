@@ -54,15 +54,17 @@ def authorize():
     """Validate the request, then sign-in, then consent, then the code (OIDC Core §3.1.2)."""
     server = authorization()
     login = current_login()
-    pushed = None
+    oauth_request = server.create_oauth2_request(request)
     try:
-        pushed = _pushed_request()
-        grant = server.get_consent_grant(
-            request=pushed_requests.as_oauth2_request(pushed.params) if pushed else None,
-            end_user=login.user if login else None)
+        if pushed := _pushed_request():
+            oauth_request = pushed_requests.as_oauth2_request(pushed.params)
+        grant = server.get_consent_grant(request=oauth_request,
+                                         end_user=login.user if login else None)
         return _continue_authorization(grant, login, pushed)
     except OAuth2Error as error:
-        return _authorization_error(error, pushed.params if pushed else request.values)
+        # Sent the way the request asked: its request object's parameters, once verified,
+        # replace the payload (request_objects.py).
+        return _authorization_error(error, oauth_request.payload.data)
 
 
 def _pushed_request() -> PushedRequest | None:

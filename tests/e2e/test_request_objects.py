@@ -301,3 +301,16 @@ def test_oidcc_userinfo_rs256(provider, alice, rp, key):
     plain = provider.userinfo(tokens["access_token"])
     assert plain.headers["Content-Type"] == "application/json"
     assert plain.json()["sub"] == claims["sub"]
+
+
+def test_an_error_goes_back_the_way_the_object_asked(provider, rp, key):
+    """response_mode=form_post inside the object: a login_required for prompt=none is POSTed
+    to the object's redirect_uri, not put in a query."""
+    _, challenge = pkce_pair()
+    params = request_params(rp, challenge, prompt="none", response_mode="form_post")
+    page = requests.get(authorize_url(provider, client_id=rp,
+                                      request=request_object(provider, params, key)),
+                        timeout=5, allow_redirects=False)
+    assert page.status_code == 200 and "Location" not in page.headers
+    assert f'action="{CALLBACK}"' in page.text and 'value="login_required"' in page.text
+    assert f'value="{params["state"]}"' in page.text
