@@ -13,8 +13,9 @@ Authlib's extension decodes the object; the rules it leaves to us:
   with LEEWAY_SECONDS;
 - by reference, only a URI the client registered (`request_uris`), fetched as any URL a
   client names is: https, public addresses only, at most MAX_BYTES within TIMEOUT_SECONDS
-  (outbound.fetch_from_outside). It is fetched for each request: it usually holds the state
-  and nonce of one request.
+  (outbound.fetch_from_outside). It is fetched at each pass through /authorize, as it usually
+  holds the state and nonce of one request; at most FETCHES_PER_WINDOW times per client
+  address in FETCH_WINDOW_SECONDS.
 
 A request pushed to /par may carry an object too (RFC 9126 §3); its `request_uri` is then
 the pushed request's (pushed_requests.py), not one to fetch.
@@ -27,13 +28,16 @@ import warnings
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc9101.errors import InvalidRequestObjectError
+from authlib.oauth2.rfc9101.errors import InvalidRequestUriError
 from authlib.oidc.core.authorization_request import OpenIDJWTAuthenticationRequest
 from flask import current_app
+from flask import request as flask_request
 from joserfc import jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import KeySet
 
 from ..security import audit
+from ..security import rate_limit
 from . import client_keys
 from . import outbound
 from . import pushed_requests
@@ -42,6 +46,8 @@ from .client_assertion import ALGORITHMS
 LEEWAY_SECONDS = 60
 MAX_BYTES = 64 * 1024
 TIMEOUT_SECONDS = 5
+FETCHES_PER_WINDOW = 60  # per client address
+FETCH_WINDOW_SECONDS = 300
 MEDIA_TYPE = "application/oauth-authz-req+jwt"
 # Claims of the JWT itself, not parameters of the request it carries.
 JWT_CLAIMS = frozenset({"iss", "aud", "exp", "nbf", "iat", "jti"})
@@ -50,6 +56,12 @@ JWT_CLAIMS = frozenset({"iss", "aud", "exp", "nbf", "iat", "jti"})
 class InvalidRequestObject(InvalidRequestObjectError):
     def __init__(self, description: str):
         super().__init__(description=description)
+
+
+class TooManyFetches(InvalidRequestUriError):
+    status_code = 429
+    description = ("Too many request objects were fetched for this address; try again "
+                   "later.")
 
 
 def sends_one(params) -> bool:
@@ -109,6 +121,11 @@ class RequestObjects(OpenIDJWTAuthenticationRequest):
         return True  # a registered one (above), checked when it was registered
 
     def get_request_object(self, request_uri: str) -> str | None:
+        # Each pass through /authorize fetches again: so that nobody makes the provider hammer
+        # a client's server, fetches are counted per address (three make one sign-in).
+        if rate_limit.count_attempt(f"request_uri:ip:{flask_request.remote_addr}",
+                                    FETCH_WINDOW_SECONDS) > FETCHES_PER_WINDOW:
+            raise TooManyFetches()
         try:
             body = outbound.fetch_from_outside(request_uri, max_bytes=MAX_BYTES,
                                                timeout=TIMEOUT_SECONDS, accept=MEDIA_TYPE).body

@@ -22,6 +22,8 @@ from joserfc.jwk import RSAKey
 from jwcrypto import jwk as jwcrypto_jwk
 from jwcrypto import jwt as jwcrypto_jwt
 
+from idp.oauth import request_objects
+
 from ..helpers import pkce_pair
 from ..helpers import query_of
 from .test_oidc_client import CALLBACK
@@ -314,3 +316,18 @@ def test_an_error_goes_back_the_way_the_object_asked(provider, rp, key):
     assert page.status_code == 200 and "Location" not in page.headers
     assert f'action="{CALLBACK}"' in page.text and 'value="login_required"' in page.text
     assert f'value="{params["state"]}"' in page.text
+
+
+def test_request_uri_fetches_are_limited_per_address(provider, rp, key, documents,
+                                                      monkeypatch):
+    monkeypatch.setattr(request_objects, "FETCHES_PER_WINDOW", 2)
+    _, challenge = pkce_pair()
+    documents.answers["/ro"] = (200, {}, request_object(
+        provider, request_params(rp, challenge), key).encode())
+    url = authorize_url(provider, client_id=rp, request_uri=documents.url("/ro"))
+    for _ in range(2):
+        assert requests.get(url, timeout=5, allow_redirects=False).status_code == 302
+    refused = requests.get(url, timeout=5, allow_redirects=False)
+    assert refused.status_code == 429 and "Location" not in refused.headers
+    assert "invalid_request_uri" in refused.text and "try again later" in refused.text
+    assert documents.requests == ["/ro"] * 2
