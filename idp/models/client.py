@@ -159,7 +159,8 @@ class Client(db.Model, ClientRules):
     grant_types: Mapped[list] = mapped_column(db.JSON, default=lambda: ["authorization_code"])
     # Space-separated scopes this client may be granted.
     scope: Mapped[str] = mapped_column(db.Text, default="openid profile email")
-    # "client_secret_basic" (either secret method is accepted), "private_key_jwt" (an assertion
+    # "client_secret_basic" or "client_secret_post" (either is accepted; the one the client
+    # registered with is the one a read of its registration names), "private_key_jwt" (an assertion
     # signed by one of `jwks`), or "none" for public clients.
     token_endpoint_auth_method: Mapped[str] = mapped_column(
         db.String(40), default="client_secret_basic"

@@ -108,7 +108,9 @@ def client_from(metadata, with_token: bool) -> tuple[Client, str]:
         backchannel_logout_uri=_backchannel_logout_uri(metadata, with_token),
         grant_types=grant_types,
         scope=_scope(metadata, grant_types),
-        token_endpoint_auth_method="none" if method == "none" else "client_secret_basic",
+        # As asked (private_key_jwt is set with the keys, below); either secret method is
+        # accepted at the endpoints, the one named is what a read of the registration says.
+        token_endpoint_auth_method=method if method != KEY_AUTH_METHOD else "client_secret_basic",
         self_registered=True,
         subject_type=subject_type,
         policy_uri=_web_url(metadata, "policy_uri"),
@@ -143,13 +145,13 @@ def update_from(client: Client, metadata) -> str:
     registered_uri = client.backchannel_logout_uri
     updated, method = client_from(metadata, with_token=registered_uri is not None and
                                   metadata.get("backchannel_logout_uri") == registered_uri)
-    if updated.token_endpoint_auth_method != client.token_endpoint_auth_method:
+    if _kind_of_auth(updated) != _kind_of_auth(client):
         raise InvalidClientMetadata("token_endpoint_auth_method cannot change: register a new "
                                     "client.")
     if updated.subject_type != client.subject_type:
         raise InvalidClientMetadata("subject_type cannot change: the client's users are known "
                                     "by their subjects.")
-    for name in DESCRIBED_FIELDS:
+    for name in (*DESCRIBED_FIELDS, "token_endpoint_auth_method"):
         setattr(client, name, getattr(updated, name))
     if problem := client.settle_sector():
         raise InvalidRedirectUri(f"{problem}.")
@@ -158,8 +160,13 @@ def update_from(client: Client, metadata) -> str:
 
 def registered_auth_method(client: Client) -> str:
     """How the client authenticates, as registration metadata names it."""
-    return ("none" if client.is_public else KEY_AUTH_METHOD if client.uses_keys
-            else "client_secret_basic")
+    return client.token_endpoint_auth_method
+
+
+def _kind_of_auth(client: Client) -> str:
+    """What an update cannot change: no credentials, a secret, or keys. Between the two ways
+    of sending a secret, a client may move."""
+    return "none" if client.is_public else "keys" if client.uses_keys else "secret"
 
 
 def management_credentials(client: Client) -> dict:

@@ -121,6 +121,15 @@ def test_the_secret_of_a_client_secret_post_client_works_in_the_body(http, user)
     tokens = flow.exchange(code, auth=False, client_id=client.client_id,
                            client_secret=client.secret)
     assert tokens.status_code == 200, tokens.get_json()
+    # RFC 7592: a read names the method it registered with; it may move to the other.
+    read = manage(http, client).get_json()
+    assert read["token_endpoint_auth_method"] == "client_secret_post"
+    moved = manage(http, client, "PUT", read["registration_access_token"], metadata={
+        **WEB_APP, "client_id": client.client_id,
+        "token_endpoint_auth_method": "client_secret_basic"})
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["token_endpoint_auth_method"] == "client_secret_basic"
+    assert flow.exchange(flow.code()).status_code == 200  # Basic, as it now says
 
 
 @pytest.mark.parametrize("uri", [
