@@ -180,8 +180,19 @@ def _parameters(claims: dict) -> dict:
         if any("\x00" in text for text in texts):
             raise InvalidRequestObject("The request object holds a NUL character, which no "
                                        "parameter may contain.")
+        if not all(_is_unicode(text) for text in texts):  # a lone surrogate, from JSON's \ud800
+            raise InvalidRequestObject("The request object holds text that is not valid "
+                                       "Unicode.")
         params[name] = value
     return params
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _safe(name: str) -> str:

@@ -6,6 +6,7 @@ applies. Also signed UserInfo (oidcc-userinfo-rs256)."""
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import time
 import warnings
@@ -331,3 +332,43 @@ def test_request_uri_fetches_are_limited_per_address(provider, rp, key, document
     assert refused.status_code == 429 and "Location" not in refused.headers
     assert "invalid_request_uri" in refused.text and "try again later" in refused.text
     assert documents.requests == ["/ro"] * 2
+
+
+JUNK = [None, True, 0, -1, 1e308, "", "x", "\x00", "\ud800", "é☃", CALLBACK, "none", "openid",
+        "code", "S256", [], [None], ["x"], [[]], {}, {"a": {"b": []}}, "x" * 3000]
+PARAMETERS = ["response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
+              "code_challenge", "code_challenge_method", "max_age", "prompt", "resource",
+              "response_mode", "acr_values", "claims", "id_token_hint", "login_hint", "dpop_jkt",
+              "request", "request_uri", "registration", "iss", "aud", "exp", "nbf", "iat"]
+
+
+def test_no_request_object_makes_a_500(provider, rp, key):
+    """A seeded fuzz: signed objects whose parameters hold every kind of wrong value, one to
+    three at a time, each answered by a redirect (to sign in, or with an error) or a page."""
+    generator = random.Random(20261204)
+    _, challenge = pkce_pair()
+    answers = []
+    for _ in range(150):
+        params = request_params(rp, challenge)
+        for name in generator.sample(PARAMETERS, generator.randint(1, 3)):
+            params[name] = generator.choice(JUNK)
+        claims = {"iss": rp, "aud": provider.metadata["issuer"], "client_id": rp, **params}
+        # json.dumps escapes what UTF-8 cannot carry (a lone surrogate): the server reads it.
+        signed = jws.serialize_compact({"alg": "RS256", "kid": key.kid},
+                                       json.dumps(claims).encode(), key)
+        response = requests.post(provider.metadata["authorization_endpoint"], timeout=5,
+                                 allow_redirects=False, data={"client_id": rp, "request": signed})
+        assert response.status_code in (200, 302, 400), (response.status_code, params)
+        answers.append(response.status_code)
+    assert answers.count(302) >= 20 and answers.count(400) >= 20  # both kinds were tried
+
+
+def test_a_lone_surrogate_in_an_object_is_an_error_page(provider, rp, key):
+    _, challenge = pkce_pair()
+    claims = {"iss": rp, "aud": provider.metadata["issuer"],
+              **request_params(rp, challenge, state="\ud800")}
+    signed = jws.serialize_compact({"alg": "RS256", "kid": key.kid},
+                                   json.dumps(claims).encode(), key)
+    page = requests.post(provider.metadata["authorization_endpoint"], timeout=5,
+                         allow_redirects=False, data={"client_id": rp, "request": signed})
+    assert "invalid_request_object" in error_page(page)

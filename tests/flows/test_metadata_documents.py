@@ -510,7 +510,9 @@ JUNK = [None, True, 0, -1, 1e308, "", "x", "\x00", "\ud800", "é☃", "https://a
 FIELDS = ["client_id", "client_name", "redirect_uris", "post_logout_redirect_uris",
           "grant_types", "response_types", "scope", "token_endpoint_auth_method", "jwks",
           "jwks_uri", "subject_type", "policy_uri", "tos_uri", "dpop_bound_access_tokens",
-          "client_secret", "logo_uri", "backchannel_logout_uri", "sector_identifier_uri"]
+          "client_secret", "logo_uri", "backchannel_logout_uri", "sector_identifier_uri",
+          "request_uris", "require_signed_request_object", "request_object_signing_alg",
+          "userinfo_signed_response_alg"]
 
 
 def test_no_document_makes_a_500(tmp_path, signing_keys_dir, documents):
