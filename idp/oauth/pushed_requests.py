@@ -7,7 +7,8 @@ A pushed request is checked when it is pushed, with the rules of /authorize, and
 answered to the client as JSON (it never goes to a redirect URI). It can be named for
 LIFETIME_SECONDS, by the client it was pushed by, and any number of times until the user's
 answer (a code, or a refusal) has been sent from it: a user who reloads the sign-in page or
-goes back does not break it, but once answered it is spent.
+goes back does not break it, but once answered it is spent. A browser coming back to it from
+sign-in or consent may do so up to RESUME_SECONDS after it expired.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ from ..security.hashing import new_secret
 
 URN_PREFIX = "urn:ietf:params:oauth:request_uri:"
 LIFETIME_SECONDS = 60  # RFC 9126 §2.2's example, and FAPI 2.0's limit of 600 s is far
+# The lifetime limits how long the client may take to send the browser; once there, the user
+# may take this much longer to sign in (a forgotten password, a second factor to enroll): the
+# browser's session, which parked the request, proves it came in time. Request objects too.
+RESUME_SECONDS = 1800
 # What authenticates the client at /par, and is no part of the authorization request.
 CLIENT_AUTH_PARAMETERS = frozenset({"client_secret", "client_assertion",
                                     "client_assertion_type"})
@@ -75,17 +80,19 @@ def is_pushed(request_uri) -> bool:
     return isinstance(request_uri, str) and request_uri.startswith(URN_PREFIX)
 
 
-def find_live(request_uri: str, client_id: str | None) -> PushedRequest:
+def find_live(request_uri: str, client_id: str | None, resumed: bool = False) -> PushedRequest:
     """The request `request_uri` names, if `client_id` pushed it and it is unexpired and
-    unanswered; else InvalidRequestUri."""
+    unanswered; else InvalidRequestUri. `resumed`: the browser is back with it from sign-in
+    or consent, so it may have expired up to RESUME_SECONDS ago."""
     handle = request_uri.removeprefix(URN_PREFIX)
     pushed = None
     if 0 < len(handle) <= 100:
         pushed = db.session.execute(
             db.select(PushedRequest).filter_by(handle_hash=hash_secret(handle))
         ).scalar_one_or_none()
+    now = utcnow() - timedelta(seconds=RESUME_SECONDS if resumed else 0)
     if (pushed is None or pushed.client_id != client_id or pushed.used_at is not None
-            or pushed.expires_at <= utcnow()):
+            or pushed.expires_at <= now):
         raise InvalidRequestUri()
     return pushed
 

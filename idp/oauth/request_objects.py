@@ -10,7 +10,8 @@ Authlib's extension decodes the object; the rules it leaves to us:
   no HMAC;
 - `iss` is the client and `aud` this provider (RFC 9101 §10.8: a JWT the client signed for
   another purpose or another server is not a request); `exp` and `nbf`, when present, hold
-  with LEEWAY_SECONDS;
+  with LEEWAY_SECONDS, and the object is checked again when the browser comes back from
+  sign-in, when its `exp` may have passed up to pushed_requests.RESUME_SECONDS ago;
 - by reference, only a URI the client registered (`request_uris`), fetched as any URL a
   client names is: https, public addresses only, at most MAX_BYTES within TIMEOUT_SECONDS
   (outbound.fetch_from_outside). It is fetched at each pass through /authorize, as it usually
@@ -31,6 +32,7 @@ from authlib.oauth2.rfc9101.errors import InvalidRequestObjectError
 from authlib.oauth2.rfc9101.errors import InvalidRequestUriError
 from authlib.oidc.core.authorization_request import OpenIDJWTAuthenticationRequest
 from flask import current_app
+from flask import g
 from flask import request as flask_request
 from joserfc import jwt
 from joserfc.errors import SecurityWarning
@@ -73,8 +75,14 @@ def sends_one(params) -> bool:
 
 
 class RequestObjects(OpenIDJWTAuthenticationRequest):
-    claims_validator = jwt.JWTClaimsRegistry(leeway=LEEWAY_SECONDS,
-                                             client_id={"essential": True})
+    @property
+    def claims_validator(self) -> jwt.JWTClaimsRegistry:
+        """exp and nbf with LEEWAY_SECONDS; for an object the browser brings back from
+        sign-in or consent (checked when it came, views/oauth.py), RESUME_SECONDS more."""
+        resumed = g.get("authorization_resumed", False)
+        return jwt.JWTClaimsRegistry(
+            leeway=LEEWAY_SECONDS + (pushed_requests.RESUME_SECONDS if resumed else 0),
+            client_id={"essential": True})
 
     def parse_authorization_request(self, server, request):
         """Replace the request's parameters with its object's; a request without one, or

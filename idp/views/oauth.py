@@ -15,6 +15,7 @@ from authlib.oidc.core.errors import LoginRequiredError
 from flask import Blueprint
 from flask import abort
 from flask import current_app
+from flask import g
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -55,6 +56,11 @@ def authorize():
     server = authorization()
     login = current_login()
     oauth_request = server.create_oauth2_request(request)
+    # The browser is back from sign-in or consent with a request this session parked: it was
+    # checked when it came, and the pushed request or request object it names may have
+    # expired since, within pushed_requests.RESUME_SECONDS.
+    g.authorization_resumed = _pending_for(
+        pushed_requests.authorization_parameters(request.values)) is not None
     try:
         if pushed := _pushed_request():
             oauth_request = pushed_requests.as_oauth2_request(pushed.params)
@@ -73,7 +79,8 @@ def _pushed_request() -> PushedRequest | None:
     request_uri = request.values.get("request_uri")
     if not pushed_requests.is_pushed(request_uri):
         return None
-    return pushed_requests.find_live(request_uri, request.values.get("client_id"))
+    return pushed_requests.find_live(request_uri, request.values.get("client_id"),
+                                     resumed=g.authorization_resumed)
 
 
 def _continue_authorization(grant, login, pushed: PushedRequest | None = None):

@@ -249,3 +249,36 @@ def test_a_repeated_or_nul_parameter_is_a_json_error_too(provider, web_app, extr
     refused = requests.post(provider.metadata["pushed_authorization_request_endpoint"],
                             data=form, auth=(web_app.client_id, web_app.secret), timeout=5)
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"
+
+
+def test_a_user_may_take_longer_to_sign_in_than_the_request_uri_lives(provider, alice,
+                                                                      web_app):
+    """The lifetime bounds how long the client takes to send the browser: once the browser has
+    brought the request_uri, the user may sign in after it expired (pushed_requests
+    .RESUME_SECONDS), in that browser only."""
+    _, challenge = pkce_pair()
+    params = authorization_request(web_app, challenge)
+    request_uri = push(provider, web_app, params).json()["request_uri"]
+    url = authorize_url(provider, web_app.client_id, request_uri)
+    browser = requests.Session()
+    assert browser.get(url, allow_redirects=False).headers["Location"] == "/login"
+
+    def expired_ago(seconds: int) -> None:
+        with provider.app.app_context():
+            db.session.execute(db.update(PushedRequest).values(
+                expires_at=utcnow() - timedelta(seconds=seconds)))
+            db.session.commit()
+
+    expired_ago(300)  # five minutes on the sign-in page
+    elsewhere = requests.get(url, timeout=5, allow_redirects=False)
+    assert elsewhere.status_code == 400 and "Location" not in elsewhere.headers
+    callback = sign_in_and_consent(browser, provider.url, url)
+    assert query_of(callback)["state"] == params["state"]
+
+    late = requests.Session()
+    request_uri = push(provider, web_app, authorization_request(web_app, challenge)).json()[
+        "request_uri"]
+    url = authorize_url(provider, web_app.client_id, request_uri)
+    assert late.get(url, allow_redirects=False).headers["Location"] == "/login"
+    expired_ago(1801)
+    assert late.get(url, allow_redirects=False).status_code == 400

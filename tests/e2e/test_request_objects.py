@@ -372,3 +372,20 @@ def test_a_lone_surrogate_in_an_object_is_an_error_page(provider, rp, key):
     page = requests.post(provider.metadata["authorization_endpoint"], timeout=5,
                          allow_redirects=False, data={"client_id": rp, "request": signed})
     assert "invalid_request_object" in error_page(page)
+
+
+def test_an_object_may_expire_while_the_user_signs_in(provider, alice, rp, key, monkeypatch):
+    """Checked again when the browser comes back from sign-in, an object that was valid when
+    it came may have expired since (pushed_requests.RESUME_SECONDS); a browser that did not
+    bring it then gets an error page."""
+    _, challenge = pkce_pair()
+    params = request_params(rp, challenge)
+    url = authorize_url(provider, client_id=rp, request=request_object(
+        provider, params, key, exp=int(time.time()) - 10))  # within the leeway, now
+    browser = requests.Session()
+    assert browser.get(url, allow_redirects=False).headers["Location"] == "/login"
+    monkeypatch.setattr(request_objects, "LEEWAY_SECONDS", 0)  # and now past it
+    assert "invalid_request_object" in error_page(
+        requests.get(url, timeout=5, allow_redirects=False))
+    callback = sign_in_and_consent(browser, provider.url, url)
+    assert query_of(callback)["state"] == params["state"]
