@@ -142,7 +142,9 @@ class RequestObjects(OpenIDJWTAuthenticationRequest):
             reason = str(error)
         except UnicodeDecodeError:
             reason = "not a JWT"
-        audit.log("request_object.fetch_failed", reason=reason)
+        # The client_id the browser sent: a registered one, whose request_uri this is.
+        audit.log("request_object.fetch_failed", client_id=flask_request.values.get("client_id"),
+                  reason=reason)
         return None  # Authlib answers invalid_request_uri
 
     def resolve_client_public_key(self, client):

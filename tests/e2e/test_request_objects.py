@@ -158,11 +158,13 @@ def test_only_a_registered_request_uri_is_fetched(provider, rp, key, documents):
 
 @pytest.mark.parametrize("status, body", [(404, b"{}"), (200, "é".encode()), (200, b"x.y.z")])
 def test_a_request_uri_that_gives_no_object_is_an_error_page(provider, rp, documents, status,
-                                                              body):
+                                                              body, caplog):
     documents.answers["/ro"] = (status, {}, body)
     page = requests.get(authorize_url(provider, client_id=rp, request_uri=documents.url("/ro")),
                         timeout=5, allow_redirects=False)
     assert "invalid_request" in error_page(page)
+    if status != 200 or not body.isascii():  # not fetched as text at all: audited
+        assert "request_object.fetch_failed" in caplog.text and rp in caplog.text
 
 
 def unsigned(provider, params: dict) -> str:
