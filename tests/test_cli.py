@@ -296,8 +296,14 @@ def test_request_objects_and_signed_userinfo_are_set_and_cleared(cli, tmp_path):
     assert data["request_uris"] == ["https://shop.example.com/ro#h"]
     assert data["require_signed_request_object"] is True
     assert data["userinfo_signed_response_alg"] == "RS256"
+    assert data["request_object_signing_alg"] is None
+    pinned = json.loads(run(cli, "clients", "update", data["client_id"],
+                            "--request-object-signing-alg", "PS256", "--json").output)
+    assert pinned["request_object_signing_alg"] == "PS256"
     updated = json.loads(run(cli, "clients", "update", data["client_id"], "--no-signed-userinfo",
-                             "--no-require-signed-request-object", "--json").output)
+                             "--no-require-signed-request-object",
+                             "--request-object-signing-alg", "any", "--json").output)
+    assert updated["request_object_signing_alg"] is None
     assert updated["userinfo_signed_response_alg"] is None
     assert updated["require_signed_request_object"] is False
     assert updated["request_uris"] == ["https://shop.example.com/ro#h"]
@@ -313,6 +319,8 @@ def test_request_objects_and_signed_userinfo_are_set_and_cleared(cli, tmp_path):
     (["--public", "--introspect-any"], "cannot introspect"),
     (["--request-uri", "https://shop.example.com/ro"], "--jwks-file"),  # needs keys
     (["--require-signed-request-object"], "--jwks-file"),
+    (["--request-object-signing-alg", "PS256"], "--jwks-file"),
+    (["--request-object-signing-alg", "HS256"], "HS256"),
     (["--request-uri", "http://shop.example.com/ro"], "https"),
 ])
 def test_inconsistent_clients_are_refused(app, cli, args, message):

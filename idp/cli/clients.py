@@ -19,6 +19,7 @@ from ..models.client import SUBJECT_TYPES
 from ..models.client import problem_with_request_uri
 from ..models.client import problem_with_resource
 from ..models.client import problem_with_web_url
+from ..oauth import client_assertion
 from ..oauth import client_keys
 from ..oauth import device
 from ..oauth import sectors
@@ -57,6 +58,7 @@ def client_view(client: Client) -> dict:
             "require_dpop": client.require_dpop,
             "request_uris": client.request_uris,
             "require_signed_request_object": client.require_signed_request_object,
+            "request_object_signing_alg": client.request_object_signing_alg,
             "userinfo_signed_response_alg": client.userinfo_signed_response_alg,
             "first_party": client.first_party, "self_registered": client.self_registered,
             # A client known by its metadata document: when the document is fetched again.
@@ -93,7 +95,8 @@ def check_client(client: Client) -> None:
                                        "device_code grant: add one")
         if "offline_access" not in client.scope.split():
             raise click.ClickException("the refresh_token grant needs offline_access in --scope")
-    if (client.request_uris or client.require_signed_request_object) and not client.uses_keys:
+    if (client.request_uris or client.require_signed_request_object
+            or client.request_object_signing_alg) and not client.uses_keys:
         raise click.ClickException("request objects are verified with the client's keys: "
                                    "give --jwks-file or --jwks-uri")
     if client.sector_identifier_uri and (problem := sectors.problem_with_sector_uri(
@@ -230,6 +233,10 @@ def validate_request_uris(ctx, param, values):
     return list(dict.fromkeys(values)) if values else values
 
 
+def _named_alg(value: str | None) -> str | None:
+    return None if value in (None, "any") else value
+
+
 def request_objects_options(command):
     """Signed request objects (RFC 9101) and signed UserInfo (OIDC Core §5.3.2)."""
     command = click.option(
@@ -239,6 +246,10 @@ def request_objects_options(command):
         "--require-signed-request-object/--no-require-signed-request-object", default=None,
         help="Authorization requests must be request objects signed by the client's keys "
              "(RFC 9101), never plain parameters.")(command)
+    command = click.option(
+        "--request-object-signing-alg", type=click.Choice([*client_assertion.ALGORITHMS, "any"]),
+        help="The one algorithm the client signs request objects with (FAPI 2.0 wants PS256, "
+             "ES256 or Ed25519); any: each of those offered.")(command)
     return click.option(
         "--request-uri", "request_uris", multiple=True, callback=validate_request_uris,
         help="An https URL where the client publishes request objects for request_uri to "
@@ -276,7 +287,8 @@ require_mfa_option = click.option(
 @json_option
 def clients_create(name, redirect_uris, public, grant_types, scope, audiences, introspect_any,
                    require_mfa, require_par, require_dpop, request_uris,
-                   require_signed_request_object, signed_userinfo, logout_uris,
+                   request_object_signing_alg, require_signed_request_object, signed_userinfo,
+                   logout_uris,
                    backchannel_logout_uri, policy_uri, tos_uri, jwks, jwks_uri, first_party,
                    subject_type, sector_identifier_uri, as_json):
     """Register a client; a confidential client's secret is printed once (none is made for a
@@ -293,6 +305,7 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
                     introspect_any=bool(introspect_any), require_mfa=bool(require_mfa),
                     require_par=bool(require_par), require_dpop=bool(require_dpop),
                     request_uris=list(request_uris),
+                    request_object_signing_alg=_named_alg(request_object_signing_alg),
                     require_signed_request_object=bool(require_signed_request_object),
                     userinfo_signed_response_alg=ALGORITHM if signed_userinfo else None,
                     token_endpoint_auth_method="none" if public else "client_secret_basic",
@@ -357,8 +370,8 @@ def clients_show(client_id, as_json):
 def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
                    backchannel_logout_uri, policy_uri, tos_uri, jwks, jwks_uri, grant_types,
                    scope, audiences, introspect_any, require_mfa, require_par, require_dpop,
-                   request_uris, require_signed_request_object, signed_userinfo,
-                   sector_identifier_uri, first_party, as_json):
+                   request_uris, request_object_signing_alg, require_signed_request_object,
+                   signed_userinfo, sector_identifier_uri, first_party, as_json):
     """Change a client; list options replace the registered list. --jwks-file or --jwks-uri
     replaces the keys (add the new key before removing the old one, to rotate without a gap),
     and moves a client with a secret to keys: its secret stops working."""
@@ -394,6 +407,8 @@ def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
         client.require_dpop = require_dpop
     if request_uris:
         client.request_uris = list(request_uris)
+    if request_object_signing_alg is not None:
+        client.request_object_signing_alg = _named_alg(request_object_signing_alg)
     if require_signed_request_object is not None:
         client.require_signed_request_object = require_signed_request_object
     if signed_userinfo is not None:

@@ -11,7 +11,9 @@ Authlib's extension decodes the object; the rules it leaves to us:
 - `iss` is the client and `aud` this provider (RFC 9101 §10.8: a JWT the client signed for
   another purpose or another server is not a request); `exp` and `nbf`, when present, hold
   with LEEWAY_SECONDS, and the object is checked again when the browser comes back from
-  sign-in, when its `exp` may have passed up to pushed_requests.RESUME_SECONDS ago;
+  sign-in, when its `exp` may have passed up to pushed_requests.RESUME_SECONDS ago. For a
+  client that must sign every request (require_signed_request_object, FAPI 2.0 Message
+  Signing), both are required, at most an hour apart;
 - by reference, only a URI the client registered (`request_uris`), fetched as any URL a
   client names is: https, public addresses only, at most MAX_BYTES within TIMEOUT_SECONDS
   (outbound.fetch_from_outside). It is fetched at each pass through /authorize, as it usually
@@ -46,6 +48,7 @@ from . import pushed_requests
 from .client_assertion import ALGORITHMS
 
 LEEWAY_SECONDS = 60
+MAX_LIFETIME_SECONDS = 3600  # of a client that must sign every request: FAPI 2.0
 MAX_BYTES = 64 * 1024
 TIMEOUT_SECONDS = 5
 FETCHES_PER_WINDOW = 60  # per client address
@@ -88,7 +91,8 @@ class RequestObjects(OpenIDJWTAuthenticationRequest):
         """Replace the request's parameters with its object's; a request without one, or
         one naming a pushed request, is left as it is."""
         client_id = request.payload.client_id
-        if not sends_one(request.payload.data) or server.query_client(client_id) is None:
+        if not sends_one(request.payload.data) or (client := server.query_client(
+                client_id)) is None:
             return  # an unknown client is refused as in any request, by the grant
         try:
             with warnings.catch_warnings():  # joserfc warns that "EdDSA" is deprecated
@@ -108,6 +112,8 @@ class RequestObjects(OpenIDJWTAuthenticationRequest):
         if claims.get("iss") != client_id or current_app.config["ISSUER"] not in audiences:
             raise InvalidRequestObject("The request object must have the client_id as iss and "
                                        "this provider's issuer as aud.")
+        if client.require_signed_request_object and (problem := _problem_with_lifetime(claims)):
+            raise InvalidRequestObject(f"The request object {problem}.")
         request.payload = pushed_requests.as_oauth2_request(_parameters(claims)).payload
 
     def get_server_metadata(self) -> dict:
@@ -159,6 +165,19 @@ class RequestObjects(OpenIDJWTAuthenticationRequest):
             return keys_for
         raise InvalidRequestObject("This client has no registered keys to verify a request "
                                    "object with: register them for private_key_jwt.")
+
+
+def _problem_with_lifetime(claims: dict) -> str | None:
+    """FAPI 2.0 Message Signing §5.3.2, for the clients that must sign every request: `exp` and
+    `nbf` both, at most MAX_LIFETIME_SECONDS apart. As `exp` is checked to be still ahead,
+    `nbf` is then at most that old, as FAPI asks too."""
+    exp, nbf = claims.get("exp"), claims.get("nbf")
+    if not all(isinstance(value, int | float) and not isinstance(value, bool)
+               for value in (exp, nbf)):
+        return "must have exp and nbf"
+    if exp - nbf > MAX_LIFETIME_SECONDS:
+        return f"may live {MAX_LIFETIME_SECONDS // 60} minutes at most (from nbf to exp)"
+    return None
 
 
 def parameters_of(server, params: dict) -> dict:

@@ -65,7 +65,7 @@ def request_params(client_id: str, challenge: str, **extra) -> dict:
 def request_object(provider, params: dict, key, alg="RS256", **claims) -> str:
     now = int(time.time())
     claims = {"iss": params["client_id"], "aud": provider.metadata["issuer"], "iat": now,
-              "exp": now + 300, **params, **claims}
+              "nbf": now, "exp": now + 300, **params, **claims}
     return jwt.encode({"alg": alg, "kid": key.kid, "typ": "oauth-authz-req+jwt"}, claims, key,
                       algorithms=[alg])
 
@@ -391,3 +391,42 @@ def test_an_object_may_expire_while_the_user_signs_in(provider, alice, rp, key, 
         requests.get(url, timeout=5, allow_redirects=False))
     callback = sign_in_and_consent(browser, provider.url, url)
     assert query_of(callback)["state"] == params["state"]
+
+
+@pytest.mark.parametrize("lifetime, message", [
+    ({"exp": None}, "must have exp and nbf"),
+    ({"nbf": None}, "must have exp and nbf"),
+    ({"nbf": True}, "nbf"),  # joserfc: not a NumericDate
+    ({"exp": int(time.time()) + 3700}, "60 minutes at most"),
+    ({"nbf": int(time.time()) - 3700, "exp": int(time.time()) + 60}, "60 minutes at most"),
+    ({"nbf": int(time.time()) - 3700, "exp": int(time.time()) - 3700 + 3600}, "expired"),
+])
+def test_fapi2_message_signing_bounds_the_lifetime_of_a_required_object(
+        provider, rp, key, lifetime, message):
+    """FAPI 2.0 Message Signing: a client that must sign every request sends exp and nbf, at
+    most an hour apart, so that nbf is at most an hour old too."""
+    provider.idp("clients", "update", rp, "--require-signed-request-object")
+    _, challenge = pkce_pair()
+    claims = {**request_params(rp, challenge), "iss": rp, "aud": provider.metadata["issuer"],
+              "nbf": int(time.time()), "exp": int(time.time()) + 300, **lifetime}
+    claims = {name: value for name, value in claims.items() if value is not None}
+    signed = jws.serialize_compact({"alg": "RS256", "kid": key.kid},
+                                   json.dumps(claims).encode(), key)
+    pushed = provider.post("pushed_authorization_request_endpoint", None, client_id=rp,
+                           client_assertion_type=ASSERTION_TYPE,
+                           client_assertion=assertion(provider, rp, key), request=signed)
+    assert pushed.status_code == 400, pushed.text
+    assert pushed.json()["error"] == "invalid_request_object"
+    assert message in pushed.json()["error_description"]
+
+
+def test_a_client_that_names_its_algorithm_signs_with_it_alone(provider, alice, rp, key):
+    provider.idp("clients", "update", rp, "--request-object-signing-alg", "PS256")
+    _, challenge = pkce_pair()
+    rs256 = requests.get(authorize_url(provider, client_id=rp, request=request_object(
+        provider, request_params(rp, challenge), key)), timeout=5, allow_redirects=False)
+    assert "invalid_request" in error_page(rs256)
+    ps256 = requests.get(authorize_url(provider, client_id=rp, request=request_object(
+        provider, request_params(rp, challenge), key, alg="PS256")), timeout=5,
+        allow_redirects=False)
+    assert ps256.status_code == 302 and ps256.headers["Location"] == "/login"
