@@ -309,6 +309,21 @@ def test_request_objects_and_signed_userinfo_are_set_and_cleared(cli, tmp_path):
     assert updated["request_uris"] == ["https://shop.example.com/ro#h"]
 
 
+def test_a_fapi2_web_app_as_the_readme_registers_it(cli, tmp_path):
+    keys = tmp_path / "jwks.json"
+    keys.write_text(json.dumps({"keys": [RSAKey.generate_key(2048).as_dict(private=False)]}))
+    result = run(cli, "clients", "create", "--name", "Bank app", "--redirect-uri",
+                 "https://bank.example.com/cb", "--jwks-file", str(keys), "--require-par",
+                 "--require-signed-request-object", "--request-object-signing-alg", "PS256",
+                 "--require-dpop", "--signed-userinfo", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["client_secret"] is None and data["token_endpoint_auth_method"] == \
+        "private_key_jwt"
+    assert data["require_par"] and data["require_dpop"] and data["require_signed_request_object"]
+    assert data["request_object_signing_alg"] == "PS256"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--audience", "api"], "absolute URI"),
     (["--audience", "https://api.example.com#x"], "absolute URI"),
