@@ -8,12 +8,12 @@ Authlib's extension decodes the object; the rules it leaves to us:
   (client_keys.py). A client with a secret has none, as the secret is kept only as a hash;
 - only asymmetric algorithms: no `none` (an unsigned object proves nothing the URL does not),
   no HMAC;
-- `iss` is the client and `aud` this provider (RFC 9101 §10.8: a JWT the client signed for
-  another purpose or another server is not a request); `exp` and `nbf`, when present, hold
+- `iss` is the client and `aud` this provider where present (RFC 9101 §10.8: a JWT the client
+  signed for another server is not a request); `exp` and `nbf`, when present, hold
   with LEEWAY_SECONDS, and the object is checked again when the browser comes back from
   sign-in, when its `exp` may have passed up to pushed_requests.RESUME_SECONDS ago. For a
   client that must sign every request (require_signed_request_object, FAPI 2.0 Message
-  Signing), both are required, at most an hour apart;
+  Signing), `iss` and `aud` are required, and `exp` and `nbf` at most an hour apart;
 - by reference, only a URI the client registered (`request_uris`), fetched as any URL a
   client names is: https, public addresses only, at most MAX_BYTES within TIMEOUT_SECONDS
   (outbound.fetch_from_outside). It is fetched at each pass through /authorize, as it usually
@@ -107,11 +107,9 @@ class RequestObjects(OpenIDJWTAuthenticationRequest):
         except (ValueError, TypeError, RecursionError):  # unreadable past what joserfc names
             raise InvalidRequestObject("The request object cannot be read.") from None
         claims = request.payload.data
-        audiences = claims.get("aud")
-        audiences = audiences if isinstance(audiences, list) else [audiences]
-        if claims.get("iss") != client_id or current_app.config["ISSUER"] not in audiences:
-            raise InvalidRequestObject("The request object must have the client_id as iss and "
-                                       "this provider's issuer as aud.")
+        if problem := _problem_with_addressing(claims, client_id,
+                                               client.require_signed_request_object):
+            raise InvalidRequestObject(f"The request object {problem}.")
         if client.require_signed_request_object and (problem := _problem_with_lifetime(claims)):
             raise InvalidRequestObject(f"The request object {problem}.")
         request.payload = pushed_requests.as_oauth2_request(_parameters(claims)).payload
@@ -165,6 +163,19 @@ class RequestObjects(OpenIDJWTAuthenticationRequest):
             return keys_for
         raise InvalidRequestObject("This client has no registered keys to verify a request "
                                    "object with: register them for private_key_jwt.")
+
+
+def _problem_with_addressing(claims: dict, client_id: str, required: bool) -> str | None:
+    """RFC 9101 §4 and OIDC Core §6.1: `iss` SHOULD be the client and `aud` this provider, so
+    that a JWT the client signed for another server is not taken for a request (§10.8). Where
+    present they must be; a client that must sign every request (FAPI 2.0) sends both."""
+    audiences = claims.get("aud")
+    audiences = audiences if isinstance(audiences, list) else [audiences]
+    if (required or "iss" in claims) and claims.get("iss") != client_id:
+        return "must have the client_id as iss"
+    if (required or "aud" in claims) and current_app.config["ISSUER"] not in audiences:
+        return "must have this provider's issuer as aud"
+    return None
 
 
 def _problem_with_lifetime(claims: dict) -> str | None:

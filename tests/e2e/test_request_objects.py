@@ -22,6 +22,11 @@ from joserfc.jwk import KeySet
 from joserfc.jwk import RSAKey
 from jwcrypto import jwk as jwcrypto_jwk
 from jwcrypto import jwt as jwcrypto_jwt
+from jwskate import Jwk
+from requests_oauth2client import DPoPKey
+from requests_oauth2client import DPoPToken
+from requests_oauth2client import OAuth2Client
+from requests_oauth2client import PrivateKeyJwt
 
 from idp.oauth import request_objects
 
@@ -394,6 +399,8 @@ def test_an_object_may_expire_while_the_user_signs_in(provider, alice, rp, key, 
 
 
 @pytest.mark.parametrize("lifetime, message", [
+    ({"iss": None}, "client_id as iss"),  # FAPI: required, not just checked where present
+    ({"aud": None}, "issuer as aud"),
     ({"exp": None}, "must have exp and nbf"),
     ({"nbf": None}, "must have exp and nbf"),
     ({"nbf": True}, "nbf"),  # joserfc: not a NumericDate
@@ -403,8 +410,8 @@ def test_an_object_may_expire_while_the_user_signs_in(provider, alice, rp, key, 
 ])
 def test_fapi2_message_signing_bounds_the_lifetime_of_a_required_object(
         provider, rp, key, lifetime, message):
-    """FAPI 2.0 Message Signing: a client that must sign every request sends exp and nbf, at
-    most an hour apart, so that nbf is at most an hour old too."""
+    """FAPI 2.0 Message Signing: a client that must sign every request sends iss and aud, and
+    exp and nbf at most an hour apart, so that nbf is at most an hour old too."""
     provider.idp("clients", "update", rp, "--require-signed-request-object")
     _, challenge = pkce_pair()
     claims = {**request_params(rp, challenge), "iss": rp, "aud": provider.metadata["issuer"],
@@ -430,3 +437,56 @@ def test_a_client_that_names_its_algorithm_signs_with_it_alone(provider, alice, 
         provider, request_params(rp, challenge), key, alg="PS256")), timeout=5,
         allow_redirects=False)
     assert ps256.status_code == 302 and ps256.headers["Location"] == "/login"
+
+
+# --- with requests-oauth2client, a relying-party library that signs requests itself ---------
+
+def library_client(provider, client_id: str, key) -> OAuth2Client:
+    return OAuth2Client.from_discovery_endpoint(
+        f"{provider.url}/.well-known/openid-configuration", issuer=provider.url,
+        redirect_uri=CALLBACK, testing=True,
+        auth=PrivateKeyJwt(client_id, Jwk(key.as_dict(private=True)), alg="RS256"))
+
+
+def test_a_library_signed_request_without_iss_or_aud_is_taken(provider, alice, rp, key):
+    """requests-oauth2client signs the parameters alone, as RFC 9101 allows (iss and aud are a
+    SHOULD): taken from a client not bound to FAPI's rules."""
+    client = library_client(provider, rp, key)
+    request = client.authorization_request(scope="openid profile")
+    signed = request.sign(Jwk(key.as_dict(private=True)), alg="RS256", lifetime=300)
+    callback = sign_in_and_consent(requests.Session(), provider.url, str(signed.uri))
+    token = client.authorization_code(request.validate_callback(callback), validate=False)
+    assert token.scope == "openid profile"
+
+
+def test_fapi2_message_signing_happy_flow(provider, alice, tmp_path):
+    """The FAPI 2.0 happy flow with message signing: a request object (PS256, iss, aud, nbf,
+    exp) pushed to /par with private_key_jwt and a DPoP proof, the code exchanged with a
+    proof, and /userinfo as a JWT the provider signs, fetched with the DPoP-bound token."""
+    key = RSAKey.generate_key(2048, parameters={"kid": "bank-1"})
+    client_id = provider.idp(
+        "clients", "create", "--name", "Bank app", "--redirect-uri", CALLBACK,
+        "--jwks-file", jwks_file(tmp_path, key), "--require-par",
+        "--require-signed-request-object", "--request-object-signing-alg", "PS256",
+        "--require-dpop", "--signed-userinfo")["client_id"]
+    client = library_client(provider, client_id, key)
+    dpop_key = DPoPKey.generate(alg="ES256")
+    request = client.authorization_request(scope="openid profile", dpop_key=dpop_key)
+    # The library pushes only unsigned requests: the push is made here, as it would make it.
+    par_url = provider.metadata["pushed_authorization_request_endpoint"]
+    pushed = requests.post(par_url, timeout=5, headers={
+        "DPoP": str(dpop_key.proof(htm="POST", htu=par_url))}, data={
+        "client_id": client_id, "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion(provider, client_id, key, alg="PS256"),
+        "request": request_object(provider, dict(request.args), key, alg="PS256")})
+    assert pushed.status_code == 201, pushed.text
+    url = authorize_url(provider, client_id=client_id, request_uri=pushed.json()["request_uri"])
+    callback = sign_in_and_consent(requests.Session(), provider.url, url)
+    token = client.authorization_code(request.validate_callback(callback), validate=False)
+    assert isinstance(token, DPoPToken)
+    response = requests.get(provider.metadata["userinfo_endpoint"], timeout=5,
+                            auth=token)  # DPoP scheme, a proof naming the token
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/jwt"
+    keys = KeySet.import_key_set(requests.get(provider.metadata["jwks_uri"], timeout=5).json())
+    assert jwt.decode(response.text, keys).claims["aud"] == client_id
