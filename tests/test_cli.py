@@ -313,7 +313,8 @@ def test_a_fapi2_web_app_as_the_readme_registers_it(cli, tmp_path):
     keys = tmp_path / "jwks.json"
     keys.write_text(json.dumps({"keys": [RSAKey.generate_key(2048).as_dict(private=False)]}))
     result = run(cli, "clients", "create", "--name", "Bank app", "--redirect-uri",
-                 "https://bank.example.com/cb", "--jwks-file", str(keys), "--require-par",
+                 "https://bank.example.com/cb", "--jwks-file", str(keys),
+                 "--token-endpoint-auth-signing-alg", "PS256", "--require-par",
                  "--require-signed-request-object", "--request-object-signing-alg", "PS256",
                  "--require-dpop", "--signed-userinfo", "--json")
     assert result.exit_code == 0, result.output
@@ -322,6 +323,7 @@ def test_a_fapi2_web_app_as_the_readme_registers_it(cli, tmp_path):
         "private_key_jwt"
     assert data["require_par"] and data["require_dpop"] and data["require_signed_request_object"]
     assert data["request_object_signing_alg"] == "PS256"
+    assert data["token_endpoint_auth_signing_alg"] == "PS256"
 
 
 @pytest.mark.parametrize("args, message", [
@@ -335,6 +337,7 @@ def test_a_fapi2_web_app_as_the_readme_registers_it(cli, tmp_path):
     (["--request-uri", "https://shop.example.com/ro"], "--jwks-file"),  # needs keys
     (["--require-signed-request-object"], "--jwks-file"),
     (["--request-object-signing-alg", "PS256"], "--jwks-file"),
+    (["--token-endpoint-auth-signing-alg", "PS256"], "--jwks-file"),
     (["--request-object-signing-alg", "HS256"], "HS256"),
     (["--request-uri", "http://shop.example.com/ro"], "https"),
 ])

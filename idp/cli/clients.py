@@ -49,6 +49,7 @@ def client_view(client: Client) -> dict:
             "token_endpoint_auth_method": client.token_endpoint_auth_method,
             "key_ids": [key.get("kid") for key in (client.jwks or {}).get("keys", [])],
             "jwks_uri": client.jwks_uri,
+            "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
             "redirect_uris": client.redirect_uris,
             "post_logout_redirect_uris": client.post_logout_redirect_uris,
             "backchannel_logout_uri": client.backchannel_logout_uri,
@@ -96,9 +97,10 @@ def check_client(client: Client) -> None:
         if "offline_access" not in client.scope.split():
             raise click.ClickException("the refresh_token grant needs offline_access in --scope")
     if (client.request_uris or client.require_signed_request_object
-            or client.request_object_signing_alg) and not client.uses_keys:
-        raise click.ClickException("request objects are verified with the client's keys: "
-                                   "give --jwks-file or --jwks-uri")
+            or client.request_object_signing_alg or client.token_endpoint_auth_signing_alg) \
+            and not client.uses_keys:
+        raise click.ClickException("assertions and request objects are verified with the "
+                                   "client's keys: give --jwks-file or --jwks-uri")
     if client.sector_identifier_uri and (problem := sectors.problem_with_sector_uri(
             client.sector_identifier_uri, client.redirect_uris)):
         raise click.ClickException(f"--sector-identifier-uri {problem}")
@@ -182,6 +184,11 @@ def read_jwks_uri(ctx, param, uri):
 
 
 def jwks_option(command):
+    command = click.option(
+        "--token-endpoint-auth-signing-alg", type=click.Choice([*client_assertion.ALGORITHMS,
+                                                                "any"]),
+        help="The one algorithm the client signs its assertions with (FAPI 2.0 wants PS256, "
+             "ES256 or Ed25519); any: each of those offered.")(command)
     command = click.option(
         "--jwks-uri", callback=read_jwks_uri,
         help="Where the client publishes its public keys (JWKS), fetched and cached; it "
@@ -289,8 +296,9 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
                    require_mfa, require_par, require_dpop, request_uris,
                    request_object_signing_alg, require_signed_request_object, signed_userinfo,
                    logout_uris,
-                   backchannel_logout_uri, policy_uri, tos_uri, jwks, jwks_uri, first_party,
-                   subject_type, sector_identifier_uri, as_json):
+                   backchannel_logout_uri, policy_uri, tos_uri, jwks, jwks_uri,
+                   token_endpoint_auth_signing_alg, first_party, subject_type,
+                   sector_identifier_uri, as_json):
     """Register a client; a confidential client's secret is printed once (none is made for a
     client with --jwks-file or --jwks-uri)."""
     grant_types = list(grant_types or ["authorization_code"])
@@ -310,7 +318,8 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
                     userinfo_signed_response_alg=ALGORITHM if signed_userinfo else None,
                     token_endpoint_auth_method="none" if public else "client_secret_basic",
                     first_party=first_party, subject_type=subject_type,
-                    sector_identifier_uri=sector_identifier_uri or None)
+                    sector_identifier_uri=sector_identifier_uri or None,
+                    token_endpoint_auth_signing_alg=_named_alg(token_endpoint_auth_signing_alg))
     if jwks or jwks_uri:
         use_keys(client, jwks, jwks_uri)
     check_client(client)
@@ -368,7 +377,8 @@ def clients_show(client_id, as_json):
 @click.option("--first-party/--no-first-party", default=None)
 @json_option
 def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
-                   backchannel_logout_uri, policy_uri, tos_uri, jwks, jwks_uri, grant_types,
+                   backchannel_logout_uri, policy_uri, tos_uri, jwks, jwks_uri,
+                   token_endpoint_auth_signing_alg, grant_types,
                    scope, audiences, introspect_any, require_mfa, require_par, require_dpop,
                    request_uris, request_object_signing_alg, require_signed_request_object,
                    signed_userinfo, sector_identifier_uri, first_party, as_json):
@@ -409,6 +419,8 @@ def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
         client.request_uris = list(request_uris)
     if request_object_signing_alg is not None:
         client.request_object_signing_alg = _named_alg(request_object_signing_alg)
+    if token_endpoint_auth_signing_alg is not None:
+        client.token_endpoint_auth_signing_alg = _named_alg(token_endpoint_auth_signing_alg)
     if require_signed_request_object is not None:
         client.require_signed_request_object = require_signed_request_object
     if signed_userinfo is not None:

@@ -169,6 +169,9 @@ class Client(db.Model, ClientRules):
     # the client publishes it (oauth/client_keys.py); one of the two, None for the others.
     jwks: Mapped[dict | None] = mapped_column(db.JSON)
     jwks_uri: Mapped[str | None] = mapped_column(db.Text)
+    # The one algorithm its assertions are signed with (OIDC Dynamic Registration §2; FAPI 2.0
+    # wants PS256, ES256 or Ed25519); None: any of those offered.
+    token_endpoint_auth_signing_alg: Mapped[str | None] = mapped_column(db.String(10))
     # First-party clients are the operator's own apps: the consent page is skipped.
     first_party: Mapped[bool] = mapped_column(default=False)
     # Registered by the client itself at /register (RFC 7591), not by the operator: its name

@@ -4,7 +4,8 @@ secret exists to leak. Authlib checks the assertion; here are the rules it leave
 
 - the audience is this provider: its issuer (FAPI 2.0 asks for that) or the URL of the
   endpoint called;
-- only asymmetric algorithms (a `none` or HMAC assertion is refused whatever the key set);
+- only asymmetric algorithms (a `none` or HMAC assertion is refused whatever the key set),
+  or only the one the client registered (token_endpoint_auth_signing_alg);
 - an assertion lives an hour at most (the default of Authlib's own client), and its `jti` is
   accepted once: it is remembered (a rate-limit counter, pruned after its window) until the
   assertion has expired;
@@ -21,6 +22,7 @@ import warnings
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from flask import current_app
+from flask import g
 from flask import request as flask_request
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -63,6 +65,9 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return [issuer, *(f"{issuer}{path}" for path in endpoints)]
 
     def resolve_client_public_key(self, client) -> KeySet:
+        # Authlib checks the assertion next, without the client: its algorithm, for then.
+        g.assertion_algorithms = ([client.token_endpoint_auth_signing_alg]
+                                  if client.token_endpoint_auth_signing_alg else ALGORITHMS)
         if client.jwks:
             return KeySet.import_key_set(client.jwks)
         if not client.jwks_uri:
@@ -81,7 +86,8 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         try:
             with warnings.catch_warnings():  # joserfc warns that "EdDSA" is deprecated
                 warnings.simplefilter("ignore", SecurityWarning)
-                token = jwt.decode(assertion, key, algorithms=ALGORITHMS)
+                token = jwt.decode(assertion, key,
+                                   algorithms=g.get("assertion_algorithms", ALGORITHMS))
         except (JoseError, ValueError) as error:
             raise InvalidClientError(description="The client assertion is not valid.") from error
         claims = token.claims

@@ -59,7 +59,7 @@ DESCRIBED_FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "backc
                     "grant_types", "scope", "policy_uri", "tos_uri", "require_dpop", "jwks",
                     "jwks_uri", "request_uris", "require_signed_request_object",
                     "request_object_signing_alg", "userinfo_signed_response_alg",
-                    "sector_identifier_uri")
+                    "sector_identifier_uri", "token_endpoint_auth_signing_alg")
 MAX_URIS = 20  # of each kind
 MAX_URI_LENGTH = 2000
 NAME_MAX_LENGTH = 200
@@ -101,6 +101,7 @@ def client_from(metadata, with_token: bool) -> tuple[Client, str]:
     if method not in AUTH_METHODS:
         raise InvalidClientMetadata("token_endpoint_auth_method must be one of: "
                                     + ", ".join(AUTH_METHODS) + ".")
+    _refuse_what_is_not_done(metadata)
     client = Client(
         name=_name(metadata, redirect_uris[0]),
         redirect_uris=redirect_uris,
@@ -203,7 +204,8 @@ def registration_response(client: Client, method: str, secret: str | None) -> di
     if client.jwks:
         body["jwks"] = client.jwks
     for name in ("jwks_uri", "policy_uri", "tos_uri", "request_object_signing_alg",
-                 "userinfo_signed_response_alg", "sector_identifier_uri"):
+                 "userinfo_signed_response_alg", "sector_identifier_uri",
+                 "token_endpoint_auth_signing_alg"):
         if value := getattr(client, name):
             body[name] = value
     if client.request_uris:
@@ -289,6 +291,8 @@ def _keys(metadata: dict, client: Client, method: str) -> None:
         raise InvalidClientMetadata("private_key_jwt needs the client's public keys: in jwks, "
                                     "or at a jwks_uri (one of the two).")
     client.token_endpoint_auth_method = KEY_AUTH_METHOD
+    client.token_endpoint_auth_signing_alg = _one_of(
+        metadata, "token_endpoint_auth_signing_alg", client_assertion.ALGORITHMS)
     if jwks_uri is not None:
         if urlsplit(jwks_uri).scheme != "https":  # loopback http is for redirects only
             raise InvalidClientMetadata("jwks_uri must be an https URL.")
@@ -310,6 +314,22 @@ def _sector_identifier_uri(metadata: dict, redirect_uris: list[str]) -> str | No
     if problem := sectors.problem_with_sector_uri(uri, redirect_uris):
         raise InvalidClientMetadata(f"sector_identifier_uri {problem}.")
     return uri
+
+
+# OIDC Dynamic Registration §2 metadata asking for encryption, which this provider does not
+# do: a client that asked for it and got plain tokens would be right to refuse them.
+ENCRYPTION_FIELDS = tuple(f"{what}_{part}" for what in (
+    "id_token_encrypted_response", "userinfo_encrypted_response", "request_object_encryption",
+    "authorization_encrypted_response", "introspection_encrypted_response")
+    for part in ("alg", "enc"))
+
+
+def _refuse_what_is_not_done(metadata: dict) -> None:
+    """Metadata this provider cannot honour is refused, not ignored: the client would expect
+    what it asked for. ID tokens are signed RS256 only."""
+    if asked := [name for name in ENCRYPTION_FIELDS if metadata.get(name) is not None]:
+        raise InvalidClientMetadata(f"{', '.join(asked)}: encryption is not supported.")
+    _one_of(metadata, "id_token_signed_response_alg", [ALGORITHM])
 
 
 def _request_objects(metadata: dict, client: Client) -> None:

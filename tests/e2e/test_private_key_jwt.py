@@ -366,3 +366,14 @@ def test_a_client_moves_between_inline_keys_and_a_jwks_uri(
         "clients", "update", service, "--jwks-uri", key_server.url,
         "--jwks-file", jwks_file(tmp_path, key)])
     assert both.exit_code != 0 and "exclude each other" in both.output
+
+
+def test_fapi2_ensure_signed_client_assertion_with_rs256_fails(provider, service, key):
+    """A client pinned to one algorithm (token_endpoint_auth_signing_alg, here PS256 as FAPI
+    2.0 wants) has its assertions in any other refused."""
+    provider.idp("clients", "update", service, "--token-endpoint-auth-signing-alg", "PS256")
+    assert_invalid_client(token_request(provider, assertion(provider, service, key)))
+    assert token_request(provider, assertion(provider, service, key, alg="PS256")
+                         ).status_code == 200
+    provider.idp("clients", "update", service, "--token-endpoint-auth-signing-alg", "any")
+    assert token_request(provider, assertion(provider, service, key)).status_code == 200

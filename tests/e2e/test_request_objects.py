@@ -441,11 +441,11 @@ def test_a_client_that_names_its_algorithm_signs_with_it_alone(provider, alice, 
 
 # --- with requests-oauth2client, a relying-party library that signs requests itself ---------
 
-def library_client(provider, client_id: str, key) -> OAuth2Client:
+def library_client(provider, client_id: str, key, alg="RS256") -> OAuth2Client:
     return OAuth2Client.from_discovery_endpoint(
         f"{provider.url}/.well-known/openid-configuration", issuer=provider.url,
         redirect_uri=CALLBACK, testing=True,
-        auth=PrivateKeyJwt(client_id, Jwk(key.as_dict(private=True)), alg="RS256"))
+        auth=PrivateKeyJwt(client_id, Jwk(key.as_dict(private=True)), alg=alg))
 
 
 def test_a_library_signed_request_without_iss_or_aud_is_taken(provider, alice, rp, key):
@@ -466,10 +466,10 @@ def test_fapi2_message_signing_happy_flow(provider, alice, tmp_path):
     key = RSAKey.generate_key(2048, parameters={"kid": "bank-1"})
     client_id = provider.idp(
         "clients", "create", "--name", "Bank app", "--redirect-uri", CALLBACK,
-        "--jwks-file", jwks_file(tmp_path, key), "--require-par",
-        "--require-signed-request-object", "--request-object-signing-alg", "PS256",
-        "--require-dpop", "--signed-userinfo")["client_id"]
-    client = library_client(provider, client_id, key)
+        "--jwks-file", jwks_file(tmp_path, key), "--token-endpoint-auth-signing-alg", "PS256",
+        "--require-par", "--require-signed-request-object", "--request-object-signing-alg",
+        "PS256", "--require-dpop", "--signed-userinfo")["client_id"]
+    client = library_client(provider, client_id, key, alg="PS256")
     dpop_key = DPoPKey.generate(alg="ES256")
     request = client.authorization_request(scope="openid profile", dpop_key=dpop_key)
     # The library pushes only unsigned requests: the push is made here, as it would make it.

@@ -183,6 +183,11 @@ def test_redirect_uris_must_be_a_list_of_one_to_twenty(http, metadata, error):
     {"require_signed_request_object": True},
     {"userinfo_signed_response_alg": "HS256"},
     {"userinfo_signed_response_alg": "none"},
+    {"id_token_signed_response_alg": "ES256"},  # only RS256: refused, not ignored
+    {"id_token_encrypted_response_alg": "RSA-OAEP"},  # no encryption
+    {"userinfo_encrypted_response_enc": "A128GCM"},
+    {"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [RSAKey.generate_key(
+        2048).as_dict(private=False)]}, "token_endpoint_auth_signing_alg": "HS256"},
 ])
 def test_metadata_a_self_registered_client_cannot_have_is_refused(app, http, extra):
     assert_refused(register(http, {**WEB_APP, **extra}))
@@ -323,6 +328,9 @@ def test_a_client_with_keys_registers_for_request_objects_and_signed_userinfo(ap
     assert body["require_signed_request_object"] is True
     assert body["request_object_signing_alg"] == "PS256"
     assert body["userinfo_signed_response_alg"] == "RS256"
+    pinned = registered(http, {**keys, "token_endpoint_auth_signing_alg": "ES256",
+                               "id_token_signed_response_alg": "RS256"}).body
+    assert pinned["token_endpoint_auth_signing_alg"] == "ES256"
     with app.app_context():
         client = Client.by_client_id(body["client_id"])
         assert client.request_uris == ["https://notes.example/ro#c2hh"]
