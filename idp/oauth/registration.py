@@ -7,12 +7,13 @@ client), and may refresh; it is never first-party, so the consent page always as
 that the name is the client's own claim. With open registration anyone could make the
 provider send requests into its own network: a `jwks_uri`, the `request_uris` where a
 client with keys publishes request objects, and a pairwise client's `sector_identifier_uri`
-are fetched only from public addresses
-(outbound.fetch_from_outside), and a `backchannel_logout_uri`, which the provider POSTs to,
-needs the initial access token and is called the same guarded way.
+are fetched only from public addresses (outbound.fetch_from_outside), and a
+`backchannel_logout_uri`, which the provider POSTs to, needs the initial access token and is
+called the same guarded way.
 
 Metadata this provider does not use (logo_uri, client_uri, contacts, software_id...) is
-ignored and not echoed back (RFC 7591 §2).
+ignored and not echoed back (RFC 7591 §2); metadata asking for what it cannot do (encryption,
+an ID token algorithm other than RS256) is refused.
 
 Registration management (RFC 7592): the answer to a registration carries a registration
 access token (256 bits, kept as a keyed hash) and the client's own URI, /register/CLIENT_ID,
