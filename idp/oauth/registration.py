@@ -327,10 +327,11 @@ ENCRYPTION_FIELDS = tuple(f"{what}_{part}" for what in (
 
 def _refuse_what_is_not_done(metadata: dict) -> None:
     """Metadata this provider cannot honour is refused, not ignored: the client would expect
-    what it asked for. ID tokens are signed RS256 only."""
+    what it asked for. ID tokens and JARM responses are signed RS256 only."""
     if asked := [name for name in ENCRYPTION_FIELDS if metadata.get(name) is not None]:
         raise InvalidClientMetadata(f"{', '.join(asked)}: encryption is not supported.")
     _one_of(metadata, "id_token_signed_response_alg", [ALGORITHM])
+    _one_of(metadata, "authorization_signed_response_alg", [ALGORITHM])  # JARM
 
 
 def _request_objects(metadata: dict, client: Client) -> None:

@@ -8,6 +8,12 @@ Response Type Encoding Practices §2.1, and OAuth 2.0 Form Post Response Mode).
   history, the client's access logs and any Referer (ASP.NET Core and others ask for it by
   default).
 
+- `jwt`, `query.jwt`, `fragment.jwt`, `form_post.jwt` (JARM, the JWT Secured Authorization
+  Response Mode; FAPI 2.0 Message Signing): the same, carrying one parameter, `response`, a
+  JWT the provider signs with its active key, holding the parameters with `iss`, `aud` (the
+  client) and `exp` (RESPONSE_JWT_SECONDS). The client can check that the response comes from
+  this provider, for it, unaltered. `jwt` is `query.jwt` for `response_type=code`.
+
 The response is built once, by Authlib, as a query redirect with `iss` added (RFC 9207);
 `deliver` re-encodes it. Errors follow the mode too, except an error about the mode itself,
 which goes the default way.
@@ -18,18 +24,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import time
 from urllib.parse import parse_qsl
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import Response
+from flask import current_app
 from flask import redirect
 from flask import render_template
 
 _PLAIN_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]+)?|http://\[::1\](:[0-9]+)?")
 DEFAULT = "query"
-SUPPORTED = ("query", "fragment", "form_post")
+SUPPORTED = ("query", "fragment", "form_post", "jwt", "query.jwt", "fragment.jwt",
+             "form_post.jwt")
+RESPONSE_JWT_SECONDS = 60  # JARM §2.1: short-lived, as the code it carries
 
 # The form_post page's one script: submit the form on load. It is allowed by its hash, so the
 # page's Content-Security-Policy admits no other script (and no inline handler).
@@ -42,7 +52,7 @@ def requested(params, redirect_uri: str | None) -> str:
     """The mode the request asks for, where it is one this redirect URI can take; otherwise
     the default, the way an error about it is sent."""
     mode = params.get("response_mode") or DEFAULT
-    if mode not in SUPPORTED or (mode == "form_post" and not _is_web(redirect_uri)):
+    if mode not in SUPPORTED or (_base(mode) == "form_post" and not _is_web(redirect_uri)):
         return DEFAULT
     return mode
 
@@ -54,19 +64,23 @@ def validate(params, redirect_uri: str) -> None:
         raise InvalidRequestError(
             "response_mode must be one of: " + ", ".join(SUPPORTED) + ".",
             redirect_uri=redirect_uri, state=params.get("state"))
-    if mode == "form_post" and not _is_web(redirect_uri):
+    if _base(mode) == "form_post" and not _is_web(redirect_uri):
         # A browser cannot POST a form to an app's own URI scheme.
         raise InvalidRequestError(
-            "response_mode=form_post needs an https or http redirect_uri.",
+            f"response_mode={mode} needs an https or http redirect_uri.",
             redirect_uri=redirect_uri, state=params.get("state"))
 
 
-def deliver(response: Response, redirect_uri: str, mode: str) -> Response:
+def deliver(response: Response, redirect_uri: str, mode: str, client_id: str) -> Response:
     """Authlib's query redirect to `redirect_uri`, sent the way `mode` says instead."""
     if mode == DEFAULT or not response.location:
         return response
     params = response_parameters(response.location, redirect_uri)
-    if mode == "fragment":
+    if mode != _base(mode):  # JARM: the parameters in a JWT, sent the base mode's way
+        params = [("response", _signed(params, client_id))]
+        if _base(mode) == DEFAULT:
+            return redirect(_with_query(redirect_uri, params), code=302)
+    if _base(mode) == "fragment":
         return redirect(f"{redirect_uri}#{urlencode(params)}", code=302)
     page = Response(render_template("oauth/form_post.html", action=redirect_uri, params=params,
                                     submit_script=SUBMIT_SCRIPT))
@@ -78,6 +92,24 @@ def deliver(response: Response, redirect_uri: str, mode: str) -> Response:
         f"default-src 'none'; script-src '{SUBMIT_SCRIPT_HASH}'; style-src 'unsafe-inline'; "
         f"{form_action}frame-ancestors 'none'; base-uri 'none'")
     return page
+
+
+def _base(mode: str) -> str:
+    """How a mode's parameters travel: `query.jwt` as `query` does; `jwt` is `query.jwt`."""
+    return DEFAULT if mode == "jwt" else mode.removesuffix(".jwt")
+
+
+def _signed(params: list[tuple[str, str]], client_id: str) -> str:
+    """JARM §2.1: the response parameters (`iss` among them) as claims of a JWT for the
+    client."""
+    now = int(time.time())
+    return current_app.extensions["idp.keys"].sign(
+        {**dict(params), "aud": client_id, "exp": now + RESPONSE_JWT_SECONDS})
+
+
+def _with_query(redirect_uri: str, params: list[tuple[str, str]]) -> str:
+    """The redirect URI with `params` after its own query (RFC 6749 §3.1.2)."""
+    return f"{redirect_uri}{'&' if urlsplit(redirect_uri).query else '?'}{urlencode(params)}"
 
 
 def response_parameters(location: str, redirect_uri: str) -> list[tuple[str, str]]:

@@ -251,7 +251,8 @@ def _park(args: dict, grant, authenticated: bool = False) -> None:
 def _to_client(response, args, redirect_uri: str):
     """The authorization response, sent as the request's response_mode asks."""
     return response_modes.deliver(response, redirect_uri,
-                                  response_modes.requested(args, redirect_uri))
+                                  response_modes.requested(args, redirect_uri),
+                                  args.get("client_id"))
 
 
 def _authorization_error(error: OAuth2Error, args):

@@ -48,6 +48,7 @@ def discovery_document(issuer: str, with_registration: bool = False,
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": list(response_modes.SUPPORTED),
+        "authorization_signing_alg_values_supported": ["RS256"],  # JARM
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
                                   device.GRANT_TYPE],
         "subject_types_supported": list(SUBJECT_TYPES),

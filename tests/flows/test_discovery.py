@@ -27,7 +27,8 @@ def test_oidcc_discovery_endpoint_verification(http):
     assert doc["request_parameter_supported"] is True
     assert doc["request_uri_parameter_supported"] is True
     assert doc["require_request_uri_registration"] is True
-    assert doc["response_modes_supported"] == ["query", "fragment", "form_post"]
+    assert doc["response_modes_supported"] == ["query", "fragment", "form_post", "jwt", "query.jwt",
+                                              "fragment.jwt", "form_post.jwt"]
     assert {"sub", "name", "email"} <= set(doc["claims_supported"])
 
 

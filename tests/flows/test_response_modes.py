@@ -4,6 +4,7 @@ suite's Form Post plans repeat the Basic ones with response_mode=form_post)."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
@@ -101,7 +102,7 @@ def test_the_redirect_uris_own_query_stays_in_the_uri(http, user, app, mode):
         assert set(fragment_of(response.location)) == {"code", "state", "iss"}
 
 
-@pytest.mark.parametrize("mode", ["jwt", "form_post.jwt", "FORM_POST", "query "])
+@pytest.mark.parametrize("mode", ["jwt.query", "form_post.JWT", "FORM_POST", "query "])
 def test_an_unknown_response_mode_is_an_error_sent_the_default_way(flow, mode):
     response = flow.authorize(response_mode=mode, state="st")
     params = assert_error_redirect(response, flow, "invalid_request", "st")
@@ -160,7 +161,7 @@ def test_a_pushed_request_keeps_its_response_mode(http, flow, confidential_clien
     assert action == CALLBACK and flow.exchange(fields["code"]).status_code == 200
 
 
-@pytest.mark.parametrize("mode", ["jwt", ["form_post", "query"]])
+@pytest.mark.parametrize("mode", ["jwt.query", ["form_post", "query"]])
 def test_a_pushed_request_with_a_bad_response_mode_is_refused_as_json(
         http, flow, confidential_client, mode):
     pushed = http.post("/par", data={**flow.authorize_params(), "response_mode": mode},
@@ -169,3 +170,54 @@ def test_a_pushed_request_with_a_bad_response_mode_is_refused_as_json(
     assert pushed.status_code == 400
     assert pushed.get_json()["error"] == "invalid_request"
     assert pushed.headers["Cache-Control"] == "no-store"
+
+
+# --- JARM: the JWT Secured Authorization Response Mode (FAPI 2.0 Message Signing) ----------
+
+def response_claims(http, token: str, client_id: str) -> dict:
+    """The JWT's claims, checked as a client would: our key, for this client, unexpired."""
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    keys = KeySet.import_key_set(http.get("/jwks.json").get_json())
+    claims = jwt.decode(token, keys, algorithms=["RS256"]).claims
+    assert claims["iss"] == ISSUER and claims["aud"] == client_id
+    assert 0 < claims["exp"] - time.time() <= 60
+    return claims
+
+
+@pytest.mark.parametrize("mode", ["jwt", "query.jwt", "fragment.jwt", "form_post.jwt"])
+def test_jarm_carries_the_response_in_a_jwt_signed_for_the_client(flow, mode):
+    response = flow.code_response(response_mode=mode, state="xyz-123")
+    if mode == "form_post.jwt":
+        action, fields = posted_form(response)
+    else:
+        assert response.status_code == 302 and response.location.startswith(CALLBACK)
+        fields = (fragment_of if mode == "fragment.jwt" else query_of)(response.location)
+    assert set(fields) == {"response"}  # iss is in the JWT (RFC 9207 §2.4)
+    claims = response_claims(flow.http, fields["response"], flow.client.client_id)
+    assert claims["state"] == "xyz-123"
+    assert flow.exchange(claims["code"]).status_code == 200
+
+
+def test_jarm_carries_errors_too(flow):
+    response = flow.authorize(response_mode="jwt", prompt="none", state="s1")
+    assert response.status_code == 302
+    claims = response_claims(flow.http, query_of(response.location)["response"],
+                             flow.client.client_id)
+    assert claims["error"] == "login_required" and claims["state"] == "s1"
+
+
+def test_discovery_offers_jarm(http):
+    document = http.get("/.well-known/openid-configuration").get_json()
+    assert {"jwt", "query.jwt", "fragment.jwt", "form_post.jwt"} <= set(
+        document["response_modes_supported"])
+    assert document["authorization_signing_alg_values_supported"] == ["RS256"]
+
+
+def test_form_post_jwt_needs_a_web_redirect_uri(http, user, app):
+    native = add_client(app, name="Native", public=True, redirect_uris=["com.example.app:/cb"])
+    response = Browserless(http, native).authorize(response_mode="form_post.jwt", state="n1")
+    assert response.status_code == 302 and response.location.startswith("com.example.app:/cb?")
+    answer = query_of(response.location)
+    assert answer["error"] == "invalid_request" and "form_post.jwt" in answer["error_description"]
