@@ -118,6 +118,8 @@ def build(app: Flask) -> None:
         app.after_request(lambda response: _strict_transport_security(response, hsts))
     if app.config["DPOP_NONCES"]:
         app.after_request(dpop.add_nonce)
+    # Outermost, so that a replayed JWKS or discovery answer costs nothing else.
+    app.wsgi_app = well_known.ReplayedDocuments(app, app.wsgi_app)
 
 
 def _refuse_nul_characters():

@@ -89,6 +89,11 @@ class KeyStore:
             raise ValueError("not a compact JWS")
         return jwt.decode(token, self._current().keyset, algorithms=[ALGORITHM])
 
+    def fresh_published(self) -> Published | None:
+        """The published key set while no refresh is due; None once one is. An answer built
+        from it may be reused until then (well_known.ReplayedDocuments)."""
+        return self._published if time.monotonic() < self._next_refresh else None
+
     def _current(self) -> Published:
         if self._published is None:
             self.refresh()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import threading
 
 from flask import Blueprint
+from flask import Flask
 from flask import Response
 from flask import current_app
 from flask import request
@@ -130,3 +132,88 @@ def jwks():
     (before this request): a rotation changes the body and its ETag on every worker."""
     keys = current_app.extensions["idp.keys"]
     return _json_response(keys.jwks_body(), keys.jwks_etag())
+
+
+# --- replaying the answers, without Flask ---------------------------------------------------
+
+DOCUMENT_PATHS = frozenset({"/.well-known/openid-configuration",
+                            "/.well-known/oauth-authorization-server", "/jwks.json"})
+# Distinct requests kept per key refresh (Host and If-None-Match vary): enough for every real
+# host name and ETag, and no more, whatever a caller sends.
+MAX_REPLAYED_ANSWERS = 32
+
+
+class ReplayedDocuments:
+    """WSGI middleware in front of Flask: the JWKS and the metadata documents, answered as Flask
+    answered the same request before, without running Flask again (issue 6: Flask's own work
+    a request was all that kept these endpoints below the empty Flask route).
+
+    Their answer depends on the configuration, the published key set, and of the request only
+    on its method, Host and If-None-Match. So Flask answers each such request once, and its
+    status, headers and body are replayed until the key store is due for a refresh: that
+    request goes to Flask, which refreshes the keys first, as before every request, and what
+    was kept is dropped. A rotation shows as soon as it did before.
+
+    Only a GET or HEAD without a query string and without a cookie is replayed (nothing a
+    session or the NUL check could answer differently), and only a 200 or 304 that sets no
+    cookie is kept."""
+
+    def __init__(self, app: Flask, wsgi_app):
+        self.app = app
+        self.wsgi_app = wsgi_app
+        # The key set the answers were built from, and the answers: swapped together.
+        self._kept: tuple[object, dict] = (None, {})
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        request_key = _replayable(environ)
+        if request_key is None:
+            return self.wsgi_app(environ, start_response)
+        published = self.app.extensions["idp.keys"].fresh_published()
+        kept_for, answers = self._kept
+        if published is None or kept_for is not published:
+            with self._lock:
+                self._kept = (published, {})
+            return self._answer_and_keep(environ, start_response, request_key, published)
+        answer = answers.get(request_key)
+        if answer is None:
+            return self._answer_and_keep(environ, start_response, request_key, published)
+        status, headers, body = answer
+        start_response(status, list(headers))
+        return [body]
+
+    def _answer_and_keep(self, environ, start_response, request_key, published):
+        started: list = []
+        written: list[bytes] = []
+
+        def capture(status, headers, exc_info=None):
+            started[:] = [status, headers]
+            return written.append
+
+        chunks = self.wsgi_app(environ, capture)
+        try:
+            body = b"".join([*written, *chunks])
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        status, headers = started
+        keep = (published is not None and status[:3] in ("200", "304")
+                and not any(name.lower() == "set-cookie" for name, _ in headers))
+        if keep:
+            with self._lock:
+                kept_for, answers = self._kept
+                still_fresh = self.app.extensions["idp.keys"].fresh_published() is published
+                if kept_for is published and still_fresh and len(answers) < MAX_REPLAYED_ANSWERS:
+                    answers[request_key] = (status, tuple(headers), body)
+        start_response(status, headers)
+        return [body]
+
+
+def _replayable(environ) -> tuple | None:
+    """What tells apart the answers to a request that may be replayed; None for any other."""
+    if (environ.get("PATH_INFO") not in DOCUMENT_PATHS
+            or environ.get("REQUEST_METHOD") not in ("GET", "HEAD")
+            or environ.get("QUERY_STRING") or "HTTP_COOKIE" in environ):
+        return None
+    return (environ["PATH_INFO"], environ["REQUEST_METHOD"], environ.get("HTTP_HOST"),
+            environ.get("HTTP_IF_NONE_MATCH"))
