@@ -22,6 +22,7 @@ from ..models.client import problem_with_web_url
 from ..oauth import client_assertion
 from ..oauth import client_keys
 from ..oauth import device
+from ..oauth import logos
 from ..oauth import sectors
 from ..security import audit
 from . import GRANT_TYPES
@@ -67,6 +68,7 @@ def client_view(client: Client) -> dict:
             "subject_type": client.subject_type, "sector_identifier": client.sector_identifier,
             "sector_identifier_uri": client.sector_identifier_uri,
             "policy_uri": client.policy_uri, "tos_uri": client.tos_uri,
+            "logo_uri": client.logo_uri,
             "created_at": client.created_at,
             "rotation_overlap_ends_at": (client.previous_secret_expires_at
                                            if client.previous_secret_live else None)}
@@ -155,6 +157,22 @@ def documents_options(command):
                                help=f"The page of the client's {what}, linked from the "
                                     "consent page; \"\" removes it.")(command)
     return command
+
+
+logo_option = click.option(
+    "--logo-uri", callback=validate_https_url,
+    help="An https URL of the client's logo (PNG, JPEG, GIF or WebP, at most 48 KiB), fetched "
+         "now and shown on the consent page; \"\" removes it.")
+
+
+def set_logo(client: Client, uri: str) -> None:
+    """Fetch the logo at `uri` now (oauth/logos.py); "" removes it."""
+    client.logo_uri, client.logo = uri or None, None
+    if uri:
+        try:
+            client.logo = logos.fetch_logo(uri)
+        except logos.LogoUnusable as problem:
+            raise click.ClickException(f"--logo-uri {problem}") from None
 
 
 def read_jwks(ctx, param, path):
@@ -291,6 +309,7 @@ require_mfa_option = click.option(
               help="pairwise: users get a `sub` of their own for this client's sector, the one "
                    "host of its redirect URIs (OIDC Core §8); fixed once registered.")
 @sector_uri_option
+@logo_option
 @json_option
 def clients_create(name, redirect_uris, public, grant_types, scope, audiences, introspect_any,
                    require_mfa, require_par, require_dpop, request_uris,
@@ -298,7 +317,7 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
                    logout_uris,
                    backchannel_logout_uri, policy_uri, tos_uri, jwks, jwks_uri,
                    token_endpoint_auth_signing_alg, first_party, subject_type,
-                   sector_identifier_uri, as_json):
+                   sector_identifier_uri, logo_uri, as_json):
     """Register a client; a confidential client's secret is printed once (none is made for a
     client with --jwks-file or --jwks-uri)."""
     grant_types = list(grant_types or ["authorization_code"])
@@ -323,6 +342,8 @@ def clients_create(name, redirect_uris, public, grant_types, scope, audiences, i
     if jwks or jwks_uri:
         use_keys(client, jwks, jwks_uri)
     check_client(client)
+    if logo_uri:
+        set_logo(client, logo_uri)
     secret = None if public or client.uses_keys else client.set_secret()
     db.session.add(client)
 
@@ -374,6 +395,7 @@ def clients_show(client_id, as_json):
 @require_dpop_option
 @request_objects_options
 @sector_uri_option
+@logo_option
 @click.option("--first-party/--no-first-party", default=None)
 @json_option
 def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
@@ -381,7 +403,7 @@ def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
                    token_endpoint_auth_signing_alg, grant_types,
                    scope, audiences, introspect_any, require_mfa, require_par, require_dpop,
                    request_uris, request_object_signing_alg, require_signed_request_object,
-                   signed_userinfo, sector_identifier_uri, first_party, as_json):
+                   signed_userinfo, sector_identifier_uri, logo_uri, first_party, as_json):
     """Change a client; list options replace the registered list. --jwks-file or --jwks-uri
     replaces the keys (add the new key before removing the old one, to rotate without a gap),
     and moves a client with a secret to keys: its secret stops working."""
@@ -431,6 +453,8 @@ def clients_update(client_id, name, redirect_uris, added, removed, logout_uris,
         client.first_party = first_party
     try:
         check_client(client)
+        if logo_uri is not None:
+            set_logo(client, logo_uri)
     except click.ClickException:
         db.session.rollback()
         raise

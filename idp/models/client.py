@@ -193,6 +193,11 @@ class Client(db.Model, ClientRules):
     # page so that users can read them before they allow it.
     policy_uri: Mapped[str | None] = mapped_column(db.Text)
     tos_uri: Mapped[str | None] = mapped_column(db.Text)
+    # Where the client's logo was fetched from (OIDC Dynamic Registration §2), and the image as
+    # a data: URL (oauth/logos.py), shown on the consent page. Loaded only there: it is the
+    # one column of the row that may be large.
+    logo_uri: Mapped[str | None] = mapped_column(db.Text)
+    logo: Mapped[str | None] = mapped_column(db.Text, deferred=True)
     # Users must sign in with a second factor (enrolling one first if they have none).
     require_mfa: Mapped[bool] = mapped_column(default=False)
     # Authorization requests must come pushed to /par (RFC 9126 §6), never in the browser's URL.
@@ -355,8 +360,11 @@ class RegisteredClient(ClientRules):
     CLI holds from the next request on. Read without the ORM (hot_read.py): it is the token
     endpoint's one query. Read-only: a request can never write a client back."""
 
-    _BY_CLIENT_ID = HotRead(select(Client.__table__).where(
-        Client.__table__.c.client_id == bindparam("client_id")))
+    _BY_CLIENT_ID = HotRead(select(*(column for column in Client.__table__.c
+                                     if column.key != "logo"))
+                            .where(Client.__table__.c.client_id == bindparam("client_id")))
+    _LOGO = HotRead(select(Client.__table__.c.logo)
+                    .where(Client.__table__.c.client_id == bindparam("client_id")))
 
     def __init__(self, row: dict):
         for name, value in row.items():
@@ -369,3 +377,9 @@ class RegisteredClient(ClientRules):
     def find(cls, client_id: str) -> RegisteredClient | None:
         row = cls._BY_CLIENT_ID.one_or_none(db.engine, client_id=client_id)
         return cls(row) if row is not None else None
+
+    @property
+    def logo(self) -> str | None:
+        """The logo as a data: URL, read when asked for (the consent page)."""
+        row = self._LOGO.one_or_none(db.engine, client_id=self.client_id)
+        return row["logo"] if row is not None else None

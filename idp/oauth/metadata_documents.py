@@ -207,7 +207,10 @@ def _client_from(client_id: str, document) -> Client:
         if name in document:  # URLs the provider itself would call
             raise registration.InvalidClientMetadata(
                 f"{name} is not accepted in a metadata document.")
-    client, _ = registration.client_from({**document, "token_endpoint_auth_method": method},
+    # A logo is not fetched for a document, which is fetched when a sign-in starts: one more
+    # fetch would make the user wait, and one that failed would refuse the client.
+    described = {name: value for name, value in document.items() if name != "logo_uri"}
+    client, _ = registration.client_from({**described, "token_endpoint_auth_method": method},
                                          with_token=False)
     return client
 

@@ -6,12 +6,12 @@ What a self-registered client may be is narrower than what the operator can regi
 client), and may refresh; it is never first-party, so the consent page always asks, and says
 that the name is the client's own claim. With open registration anyone could make the
 provider send requests into its own network: a `jwks_uri`, the `request_uris` where a
-client with keys publishes request objects, and a pairwise client's `sector_identifier_uri`
-are fetched only from public addresses (outbound.fetch_from_outside), and a
-`backchannel_logout_uri`, which the provider POSTs to, needs the initial access token and is
-called the same guarded way.
+client with keys publishes request objects, a pairwise client's `sector_identifier_uri` and
+a `logo_uri` (drawn on the consent page, logos.py) are fetched only from public addresses
+(outbound.fetch_from_outside), and a `backchannel_logout_uri`, which the provider POSTs to,
+needs the initial access token and is called the same guarded way.
 
-Metadata this provider does not use (logo_uri, client_uri, contacts, software_id...) is
+Metadata this provider does not use (client_uri, contacts, software_id...) is
 ignored and not echoed back (RFC 7591 §2); metadata asking for what it cannot do (encryption,
 an ID token algorithm other than RS256) is refused.
 
@@ -44,6 +44,7 @@ from ..models.user import problem_with_text
 from ..security.hashing import hash_secret
 from ..security.hashing import new_secret
 from . import client_assertion
+from . import logos
 from . import sectors
 from .claims import SUPPORTED_SCOPES
 from .client_keys import problem_with_jwks
@@ -60,7 +61,7 @@ DESCRIBED_FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "backc
                     "grant_types", "scope", "policy_uri", "tos_uri", "require_dpop", "jwks",
                     "jwks_uri", "request_uris", "require_signed_request_object",
                     "request_object_signing_alg", "userinfo_signed_response_alg",
-                    "sector_identifier_uri", "token_endpoint_auth_signing_alg")
+                    "sector_identifier_uri", "token_endpoint_auth_signing_alg", "logo_uri", "logo")
 MAX_URIS = 20  # of each kind
 MAX_URI_LENGTH = 2000
 NAME_MAX_LENGTH = 200
@@ -123,10 +124,11 @@ def client_from(metadata, with_token: bool) -> tuple[Client, str]:
     )
     _keys(metadata, client, method)
     _request_objects(metadata, client)
-    # Last, as it is fetched: a registration refused for anything else fetches nothing.
+    # Last, as they are fetched: a registration refused for anything else fetches nothing.
     client.sector_identifier_uri = _sector_identifier_uri(metadata, redirect_uris)
     if problem := client.settle_sector():
         raise InvalidClientMetadata(f"{problem}.")
+    client.logo_uri, client.logo = _logo(metadata)
     return client, method
 
 
@@ -204,7 +206,7 @@ def registration_response(client: Client, method: str, secret: str | None) -> di
         body["backchannel_logout_uri"] = client.backchannel_logout_uri
     if client.jwks:
         body["jwks"] = client.jwks
-    for name in ("jwks_uri", "policy_uri", "tos_uri", "request_object_signing_alg",
+    for name in ("jwks_uri", "policy_uri", "tos_uri", "logo_uri", "request_object_signing_alg",
                  "userinfo_signed_response_alg", "sector_identifier_uri",
                  "token_endpoint_auth_signing_alg"):
         if value := getattr(client, name):
@@ -303,6 +305,19 @@ def _keys(metadata: dict, client: Client, method: str) -> None:
         # RFC 6749 §5.2 allows no double quote in a description.
         raise InvalidClientMetadata(f"jwks: {problem}.".replace('"', "'"))
     client.jwks = jwks
+
+
+def _logo(metadata: dict) -> tuple[str | None, str | None]:
+    """logo_uri, and the image fetched from it (logos.py)."""
+    uri = _web_url(metadata, "logo_uri")
+    if uri is None:
+        return None, None
+    if urlsplit(uri).scheme != "https":
+        raise InvalidClientMetadata("logo_uri must be an https URL.")
+    try:
+        return uri, logos.fetch_logo(uri)
+    except logos.LogoUnusable as problem:
+        raise InvalidClientMetadata(f"logo_uri {problem}.") from None
 
 
 def _sector_identifier_uri(metadata: dict, redirect_uris: list[str]) -> str | None:

@@ -51,8 +51,7 @@ def registered(http, metadata) -> SimpleNamespace:
 
 
 def test_a_web_app_registers_and_gets_a_secret_shown_once(app, http):
-    response = register(http, {**WEB_APP, "logo_uri": "https://notes.example/logo.png",
-                               "contacts": ["ops@notes.example"]})
+    response = register(http, {**WEB_APP, "contacts": ["ops@notes.example"]})
     assert response.status_code == 201
     assert response.headers["Cache-Control"] == "no-store"
     body = response.get_json()
@@ -63,7 +62,7 @@ def test_a_web_app_registers_and_gets_a_secret_shown_once(app, http):
     assert body["token_endpoint_auth_method"] == "client_secret_basic"
     assert body["scope"] == "openid profile email"
     assert len(body["client_secret"]) >= 43 and body["client_secret_expires_at"] == 0
-    assert "logo_uri" not in body and "contacts" not in body  # ignored (RFC 7591 §2)
+    assert "contacts" not in body  # ignored (RFC 7591 §2)
     with app.app_context():
         client = Client.by_client_id(body["client_id"])
         assert client.self_registered and not client.first_party
