@@ -208,7 +208,10 @@ def test_the_cli_fetches_the_logo_when_it_is_set(app, documents):
 
 @pytest.mark.parametrize("value", [None, True, 0, 1e308, "", "x", "\x00", "\ud800", "é☃", [],
                                    ["https://a.example/l.png"], {}, "https://" + "x" * 3000,
-                                   "https://127.0.0.1:1/logo.png", "https://[::1]/logo.png"])
+                                   "https://127.0.0.1:1/logo.png", "https://[::1]/logo.png",
+                                   "https://a.example:99999/l.png", "https://a.example:x/l.png",
+                                   "https://[zz]/l.png", "https:///l.png", "https://a.example\\@b/",
+                                   "https://\u0430.example/l.png", "https://a.example/\x7f"])
 def test_no_logo_uri_makes_a_500(http, value):
     response = register(http, {**WEB_APP, "logo_uri": value})
     if value is None:
