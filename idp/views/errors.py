@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from flask import Flask
 from flask import jsonify
 from flask import render_template
@@ -44,6 +45,13 @@ def register(app: Flask) -> None:
     def csrf_error(error):
         return _error(400, "invalid_request", "The form expired or was not sent from this site. "
                       "Reload the page and try again.")
+
+    @app.errorhandler(InsecureTransportError)
+    def plain_http(error):
+        # Authlib refuses to read an OAuth request whose URL is neither https nor loopback
+        # (a request that reached gunicorn without TLS, or with an empty or odd Host) before
+        # any endpoint can answer it: the caller's mistake, not the server's.
+        return _error(400, "invalid_request", "OAuth requests must be sent over https.")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -96,6 +96,28 @@ def test_a_nul_character_on_the_pages_is_an_error_page(flow):
                                       data={"csrf_token": csrf_token(account), "client_id": NUL}))
 
 
+@pytest.mark.parametrize("host", ["", "a b", "idp.example.com", "10.0.0.7:5000"])
+def test_oauth_over_plain_http_to_another_host_is_refused_not_a_500(flow, host):
+    """Authlib refuses to read an OAuth request whose URL is neither https nor loopback, before
+    any endpoint answers: a request reaching gunicorn without TLS (no proxy in front, or an
+    empty or malformed Host) was a 500 at every OAuth endpoint."""
+    auth = basic_auth(flow.client.client_id, flow.secret)
+    for path, data in (("/token", {"grant_type": "client_credentials"}),
+                       ("/introspect", {"token": "x"}), ("/revoke", {"token": "x"}),
+                       ("/par", {"response_type": "code"}),
+                       ("/device_authorization", {"scope": "openid"})):
+        response = flow.http.post(path, data=data, headers={**auth, "Host": host})
+        _assert_json_error(response)
+        assert response.get_json() == {
+            "error": "invalid_request",
+            "error_description": "OAuth requests must be sent over https."}, path
+    response = flow.http.get("/userinfo", headers={"Authorization": "Bearer x", "Host": host})
+    _assert_json_error(response)
+    _assert_error_page(flow.http.get("/authorize", query_string=flow.authorize_params(),
+                                     headers={"Host": host}))
+    assert flow.http.get("/end_session", headers={"Host": host}).status_code < 500
+
+
 @pytest.mark.parametrize(("data", "headers", "error"), [
     ({}, None, "unsupported_grant_type"),
     ({"grant_type": ""}, None, "unsupported_grant_type"),
