@@ -161,8 +161,8 @@ def documents_options(command):
 
 logo_option = click.option(
     "--logo-uri", callback=validate_https_url,
-    help="An https URL of the client's logo (PNG, JPEG, GIF or WebP, at most 48 KiB), fetched "
-         "now and shown on the consent page; \"\" removes it.")
+    help="An https URL of the client's logo (PNG, JPEG, GIF or WebP, at most 48 KiB and "
+         "2048 pixels a side), fetched now and shown on the consent page; \"\" removes it.")
 
 
 def set_logo(client: Client, uri: str) -> None:

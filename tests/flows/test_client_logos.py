@@ -5,12 +5,14 @@ page from the provider's own page, never linked (oauth/logos.py)."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import struct
 import zlib
 from types import SimpleNamespace
 
 import pytest
+from PIL import Image
 
 from idp.models import Client
 from idp.models import db
@@ -37,6 +39,14 @@ def png(width: int = 2, height: int = 2) -> bytes:
     return (b"\x89PNG\r\n\x1a\n"
             + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def pillow_image(image_format: str, width: int = 37, height: int = 21, mode: str = "RGB",
+                 **options) -> bytes:
+    """An image in `image_format` made by Pillow, a library that is not ours."""
+    out = io.BytesIO()
+    Image.new(mode, (width, height), "#1a56db").save(out, image_format, **options)
+    return out.getvalue()
 
 
 LOGO = png()
@@ -83,9 +93,9 @@ def test_a_client_without_a_logo_shows_none(app, http):
 
 @pytest.mark.parametrize("image, media_type", [
     (LOGO, "image/png"),
-    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "image/jpeg"),
-    (b"GIF89a\x01\x00\x01\x00", "image/gif"),
-    (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "image/webp"),
+    (pillow_image("JPEG"), "image/jpeg"),
+    (pillow_image("GIF"), "image/gif"),
+    (pillow_image("WEBP"), "image/webp"),
 ])
 def test_the_image_is_known_by_its_first_bytes_not_its_content_type(app, http, documents,
                                                                    image, media_type):
@@ -114,6 +124,62 @@ def test_a_logo_uri_that_serves_no_usable_image_is_refused(app, http, documents,
     assert description.startswith("logo_uri ") and message in description
     with app.app_context():
         assert db.session.execute(db.select(Client)).first() is None
+
+
+@pytest.mark.parametrize("image, media_type", [
+    (pillow_image("PNG"), "image/png"),
+    (pillow_image("JPEG"), "image/jpeg"),
+    (pillow_image("JPEG", progressive=True), "image/jpeg"),
+    (pillow_image("JPEG", exif=Image.Exif(), icc_profile=b"\x00" * 300), "image/jpeg"),
+    (pillow_image("GIF"), "image/gif"),
+    (pillow_image("WEBP"), "image/webp"),  # lossy: VP8
+    (pillow_image("WEBP", lossless=True), "image/webp"),  # VP8L
+    (pillow_image("WEBP", mode="RGBA"), "image/webp"),  # with alpha: VP8X
+    (pillow_image("WEBP", width=2048, height=1), "image/webp"),
+])
+def test_the_size_is_read_from_the_header_as_pillow_reads_it(image, media_type):
+    assert logos.media_type_of(image) == media_type
+    assert logos.size_of(image, media_type) == Image.open(io.BytesIO(image)).size
+
+
+def test_a_logo_larger_than_max_side_is_refused_and_the_largest_allowed_is_kept(app, http,
+                                                                               documents):
+    """A few KiB can claim an image the browser would spend gigabytes decoding."""
+    claims_huge = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"
+                   + struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0) + b"\x00" * 20)
+    too_wide = pillow_image("PNG", width=logos.MAX_SIDE + 1, height=1)
+    for image, size in ((claims_huge, "60000 x 60000"), (too_wide, "2049 x 1")):
+        description = assert_refused(register(http, {**WEB_APP,
+                                                     "logo_uri": publish(documents, image)}))
+        assert description == (f"logo_uri serves an image of {size} pixels; it may be at most "
+                               "2048 on each side.")
+    largest = pillow_image("PNG", width=logos.MAX_SIDE, height=logos.MAX_SIDE)
+    assert len(largest) <= logos.MAX_BYTES
+    client = registered(http, {**WEB_APP, "logo_uri": publish(documents, largest)})
+    with app.app_context():
+        assert RegisteredClient.find(client.client_id).logo.startswith("data:image/png;base64,")
+
+
+@pytest.mark.parametrize("image", [
+    LOGO[:20],  # cut inside the header
+    LOGO[:12] + b"IDAT" + LOGO[16:],  # IHDR not first
+    png(width=0),
+    b"\xff\xd8\xff\xd9",  # SOI, then at once EOI: no frame
+    b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",  # cut before any frame
+    b"\xff\xd8\xff\xe0\x00\x02\x00",  # not a marker after a segment
+    b"\xff\xd8\xff\xe0\x00\x00\xff\xc0",  # a segment of length 0
+    b"GIF89a\x01\x00",
+    b"RIFF\x24\x00\x00\x00WEBPVP8 ",
+    b"RIFF\x24\x00\x00\x00WEBPVP8 \x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+    b"RIFF\x24\x00\x00\x00WEBPVP8L\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+    b"RIFF\x24\x00\x00\x00WEBPVP8X\x00\x00",  # cut short
+    b"RIFF\x24\x00\x00\x00WEBPALPH\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+])
+def test_a_logo_whose_size_cannot_be_read_is_refused(app, http, documents, image):
+    description = assert_refused(register(http, {**WEB_APP,
+                                                 "logo_uri": publish(documents, image)}))
+    assert description.startswith("logo_uri serves a ") and description.endswith(
+        " whose size cannot be read.")
 
 
 @pytest.mark.parametrize("logo_uri", ["http://notes.example/logo.png",
