@@ -6,6 +6,7 @@ once, and lets a fresh sign-in replace the id (no session fixation, ASVS 7.2.4).
 
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -38,6 +39,19 @@ ACR_VALUES = [ACR_PASSWORD, ACR_MFA]
 CARRIED_OVER = ("pending_authz", "after_login")
 # Writing last_seen_at on every request would turn each page view into a database write.
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+# What the Set-Cookie header holds besides the cookie's value: its name, Expires, Path, Domain,
+# Secure, HttpOnly and SameSite.
+COOKIE_ATTRIBUTES_BYTES = 160
+
+
+def session_would_fit(with_values: dict) -> bool:
+    """Whether this browser's session, given `with_values` and what a sign-in then adds (a
+    session id and a CSRF token), still fits in one cookie (Flask's MAX_COOKIE_SIZE, 4093 bytes
+    as browsers keep them). A browser silently drops a larger cookie, and with it the
+    authorization request parked there: the user would be asked to sign in again and again."""
+    signed = current_app.session_interface.get_signing_serializer(current_app).dumps({
+        **session, "sid": new_secret(), "csrf_token": secrets.token_hex(20), **with_values})
+    return len(signed) + COOKIE_ATTRIBUTES_BYTES <= current_app.config["MAX_COOKIE_SIZE"]
 
 
 def current_login() -> LoginSession | None:

@@ -38,10 +38,13 @@ from ..security import audit
 from ..sessions import ACR_MFA
 from ..sessions import current_login
 from ..sessions import parked_authorization_url
+from ..sessions import session_would_fit
 
 bp = Blueprint("oauth", __name__)
 SIGNED_REQUEST_OBJECTS_ONLY = ("This client's authorization requests must be request objects "
                                "it signed (RFC 9101).")
+REQUEST_TOO_LARGE = ("The authorization request is too large to keep while the user signs in: "
+                     "push it to the pushed_authorization_request_endpoint (RFC 9126).")
 
 
 class RegistrationNotSupportedError(OAuth2Error):
@@ -239,13 +242,20 @@ def _pending_for(args: dict) -> dict | None:
 
 
 def _park(args: dict, grant, authenticated: bool = False) -> None:
-    """Keep the validated request server-side while the user signs in or consents."""
-    session["pending_authz"] = {
+    """Keep the validated request in the session's cookie while the user signs in or consents.
+    One too large to fit there goes back to the client: pushed to /par, a request of any size
+    waits in the database, and only its request_uri in the cookie."""
+    pending = {
         "args": args,
         "authenticated": authenticated,
         "client_id": grant.client.client_id,
         "scope": grant.request.scope or "",
     }
+    if not session_would_fit({"pending_authz": {**pending, "decision": "allow"}}):
+        payload = grant.request.payload
+        raise InvalidRequestError(REQUEST_TOO_LARGE, redirect_uri=payload.redirect_uri,
+                                  state=payload.state)
+    session["pending_authz"] = pending
 
 
 def _to_client(response, args, redirect_uri: str):
