@@ -19,8 +19,9 @@ MIN_CACHE_SECONDS and MAX_CACHE_SECONDS. Each later fetch replaces what the row 
 document that is gone (4xx) or no longer passes stops the client at the next request after
 that time. One whose server is down (unreachable, 5xx, 429) keeps its last metadata up to
 STALE_MAX_SECONDS more, so that a brief outage of the client's web server does not sign its
-users out. A failure is remembered for RETRY_SECONDS in each worker, so that a client that is
-down, or a client_id that was never one, does not make every request wait on a fetch.
+users out; so does a known client's when its refetch is over the caller's address's limit.
+A failure is remembered for RETRY_SECONDS in each worker, so that a client that is down, or a
+client_id that was never one, does not make every request wait on a fetch.
 
 The consent page treats such a client as self-registered, and names the host its metadata
 came from (§6.3).
@@ -103,7 +104,12 @@ def client_for(client_id: str) -> RegisteredClient | None:
         try:
             client, max_age = _fetch(client_id)
         except TooManyFetches:
-            audit.log("client_metadata.throttled", client_id=client_id)
+            # Fetched again only as its time is up: what it said holds a while longer, as
+            # while its server is down, rather than refuse a user of a known client.
+            kept = _usable_stale(stored)
+            audit.log("client_metadata.throttled", client_id=client_id, kept_for_now=kept or None)
+            if kept:
+                return stored
             raise
         except (outbound.FetchFailed, OAuth2Error) as error:
             failure = _remember_failure(client_id, error, stale=_usable_stale(stored))

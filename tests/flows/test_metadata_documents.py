@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import logging
 import random
 import re
 import secrets
@@ -475,6 +476,31 @@ def test_each_address_may_have_only_so_many_documents_fetched(tmp_path, signing_
     assert documents.requests == ["/one.json", "/two.json"]
     # A client already known is not fetched, so not counted.
     assert browser(http, documents.url("/one.json")).authorize().status_code == 302
+
+
+@pytest.fixture
+def one_fetch_an_address(tmp_path, signing_keys_dir):
+    """Made before the test, so that the migrations' logging set-up does not undo caplog's."""
+    return document_app(tmp_path, signing_keys_dir, CLIENT_REGISTRATION_MAX_PER_IP=1)
+
+
+def test_a_known_client_whose_refetch_is_over_the_limit_keeps_its_metadata_a_while(
+        one_fetch_an_address, documents, caplog):
+    """Its users are not refused for other clients' fetches from their address (a shared
+    office address, say): what the document said holds as while its server is down."""
+    caplog.set_level(logging.INFO)
+    app = one_fetch_an_address
+    http = app.test_client()
+    client_id = documents.publish("/one.json")
+    assert browser(http, client_id).authorize().status_code == 302
+    expire(app, client_id)
+    assert browser(http, client_id).authorize().status_code == 302
+    assert documents.requests == ["/one.json"]  # the limit spent: not fetched again
+    assert any('"kept_for_now": true' in r.getMessage() and "client_metadata.throttled"
+               in r.getMessage() for r in caplog.records if r.name == "idp.audit")
+    expire(app, client_id, seconds_ago=metadata_documents.STALE_MAX_SECONDS + 1)
+    response = browser(http, client_id).authorize()
+    assert response.status_code == 429 and response.location is None
 
 
 def test_a_document_client_pushes_its_request_to_par(http, user, documents):
