@@ -39,6 +39,9 @@ def sign_in(page, username="alice", password=PASSWORD):
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+    # The click returns once the next page starts loading: its title may not be parsed yet
+    # (seen under load, after the redirects to the authenticator set-up).
+    page.wait_for_load_state()
 
 
 @pytest.fixture
