@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from authlib.consts import default_json_headers
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from authlib.oidc.core.errors import ConsentRequiredError
 from authlib.oidc.core.errors import InteractionRequiredError
 from authlib.oidc.core.errors import LoginRequiredError
@@ -376,6 +377,8 @@ def end_session():
     server = authorization()
     try:
         end_request = server.validate_endpoint_request("end_session")
+    except InsecureTransportError:
+        raise  # the app's own page (errors.py), not Authlib's text
     except OAuth2Error as error:
         audit.log("logout.rejected", error=error.error)
         return render_template("error.html", error=error.error,
