@@ -9,6 +9,8 @@ Rows are kept as long as they can still matter:
   one access-token lifetime (a spent refresh token must stay to recognise its replay);
 - a deny-list entry or an access-token record, until the token it names has expired;
 - a mailed link (password reset, address confirmation), until it expires;
+- a pushed authorization request, until a browser coming back to it from sign-in can no longer
+  resume it: pushed_requests.RESUME_SECONDS after it expired;
 - a sign-in session, until it has ended or timed out;
 - a rate-limit counter, until its window is over;
 - a self-registered client (RFC 7591), while a user has authorized it or it holds a code or a
@@ -36,6 +38,7 @@ from .models import RevokedAccessToken
 from .models import TokenFamily
 from .models import db
 from .models import utcnow
+from .oauth import pushed_requests
 from .oauth.client_assertion import JTI_MEMORY_SECONDS
 
 
@@ -55,12 +58,14 @@ def prune() -> dict[str, int]:
                                            config["CLIENT_AUTH_WINDOW_SECONDS"],
                                            config["MFA_WINDOW_SECONDS"],
                                            JTI_MEMORY_SECONDS))
+    resumable = timedelta(seconds=pushed_requests.RESUME_SECONDS)
     sweeps = {
         TokenFamily: TokenFamily.expires_at < now - token_lifetime,
         AccessTokenRecord: AccessTokenRecord.expires_at < now,
         RevokedAccessToken: RevokedAccessToken.expires_at < now,
         MailedLink: MailedLink.expires_at < now,
-        PushedRequest: PushedRequest.expires_at < now,
+        # A browser back from sign-in may still resume it that long after it expired.
+        PushedRequest: PushedRequest.expires_at < now - resumable,
         DeviceAuthorization: DeviceAuthorization.expires_at < now,
         AuthorizationCode: db.or_(
             db.and_(AuthorizationCode.used_at.is_(None), AuthorizationCode.expires_at < now),

@@ -67,6 +67,9 @@ def seed(app):
                           expires_at=now - day),
             PushedRequest(handle_hash="live", client_id=client.client_id, params={},
                           expires_at=now + day),
+            # Expired, but a browser back from a slow sign-in may still resume it.
+            PushedRequest(handle_hash="resumable", client_id=client.client_id, params={},
+                          expires_at=now - timedelta(minutes=5)),
             DeviceAuthorization(device_code_hash="expired", user_code_hash="expired",
                                 client_id=client.client_id, expires_at=now - day),
             DeviceAuthorization(device_code_hash="live", user_code_hash="live",
@@ -99,7 +102,7 @@ def test_prune_deletes_only_what_is_past_retention(app, cli):
     assert remaining(app, LoginSession, LoginSession.sid_hash) == ["live"]
     assert remaining(app, RateLimitCounter, RateLimitCounter.key) == ["current"]
     assert remaining(app, MailedLink, MailedLink.token_hash) == ["live"]
-    assert remaining(app, PushedRequest, PushedRequest.handle_hash) == ["live"]
+    assert remaining(app, PushedRequest, PushedRequest.handle_hash) == ["live", "resumable"]
     assert remaining(app, DeviceAuthorization, DeviceAuthorization.device_code_hash) == ["live"]
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(Client)) == 1
