@@ -19,6 +19,10 @@ threads = int(os.environ.get("IDP_THREADS", "1"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
+# gunicorn's largest request line, not its default of 4094 bytes: an authorization URL carrying
+# a request object by value (RFC 9101) or a `claims` parameter runs past 4 KB. Larger requests
+# go to /par, or to /authorize as a POST.
+limit_request_line = 8190
 # Access log without query strings: /authorize carries state and nonce, /end_session an
 # id_token_hint, none of which belongs in a log file.
 accesslog = os.environ.get("IDP_ACCESS_LOG", "-")

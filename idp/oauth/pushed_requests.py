@@ -9,6 +9,11 @@ LIFETIME_SECONDS, by the client it was pushed by, and any number of times until 
 answer (a code, or a refusal) has been sent from it: a user who reloads the sign-in page or
 goes back does not break it, but once answered it is spent. A browser coming back to it from
 sign-in or consent may do so up to RESUME_SECONDS after it expired.
+
+/authorize keeps a request here too, as if it had been pushed, when it is too large for the
+session cookie where a request waits while the user signs in (views/oauth.py). Nobody
+authenticated such a request: at most PARKED_MAX_BYTES of parameters, and PARKED_PER_WINDOW
+from one address in PARKED_WINDOW_SECONDS.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ LIFETIME_SECONDS = 60  # RFC 9126 §2.2's example, and FAPI 2.0's limit of 600 s
 # may take this much longer to sign in (a forgotten password, a second factor to enroll): the
 # browser's session, which parked the request, proves it came in time. Request objects too.
 RESUME_SECONDS = 1800
+PARKED_MAX_BYTES = 64 * 1024  # as JSON; a request object fetched by reference may be as large
+PARKED_PER_WINDOW = 60  # per client address
+PARKED_WINDOW_SECONDS = 300
 # What authenticates the client at /par, and is no part of the authorization request.
 CLIENT_AUTH_PARAMETERS = frozenset({"client_secret", "client_assertion",
                                     "client_assertion_type"})

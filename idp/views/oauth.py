@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import urlsplit
 
@@ -36,6 +37,7 @@ from ..oauth.claims import SCOPE_DESCRIPTIONS
 from ..oauth.server import authorization
 from ..oauth.subjects import subject_for
 from ..security import audit
+from ..security import rate_limit
 from ..sessions import ACR_MFA
 from ..sessions import current_login
 from ..sessions import parked_authorization_url
@@ -44,8 +46,18 @@ from ..sessions import session_would_fit
 bp = Blueprint("oauth", __name__)
 SIGNED_REQUEST_OBJECTS_ONLY = ("This client's authorization requests must be request objects "
                                "it signed (RFC 9101).")
-REQUEST_TOO_LARGE = ("The authorization request is too large to keep while the user signs in: "
+REQUEST_TOO_LARGE = ("The authorization request is too large to keep while the user signs in "
+                     f"({pushed_requests.PARKED_MAX_BYTES // 1024} KiB of parameters at most): "
                      "push it to the pushed_authorization_request_endpoint (RFC 9126).")
+
+
+class TooManyParkedRequests(OAuth2Error):
+    """RFC 6749 §4.1.2.1: this address has parked too many large requests for now."""
+
+    error = "temporarily_unavailable"
+    description = ("Too many large authorization requests came from this address: try again "
+                   "later, or push them to the pushed_authorization_request_endpoint "
+                   "(RFC 9126).")
 
 
 class RegistrationNotSupportedError(OAuth2Error):
@@ -244,8 +256,8 @@ def _pending_for(args: dict) -> dict | None:
 
 def _park(args: dict, grant, authenticated: bool = False) -> None:
     """Keep the validated request in the session's cookie while the user signs in or consents.
-    One too large to fit there goes back to the client: pushed to /par, a request of any size
-    waits in the database, and only its request_uri in the cookie."""
+    One too large to fit there (browsers drop a cookie over 4 KB without a word) waits in the
+    database instead, and the cookie holds only the request_uri that names it."""
     pending = {
         "args": args,
         "authenticated": authenticated,
@@ -253,10 +265,28 @@ def _park(args: dict, grant, authenticated: bool = False) -> None:
         "scope": grant.request.scope or "",
     }
     if not session_would_fit({"pending_authz": {**pending, "decision": "allow"}}):
-        payload = grant.request.payload
+        pending["args"] = _park_in_database(grant)
+    session["pending_authz"] = pending
+
+
+def _park_in_database(grant) -> dict:
+    """Keep the request as if the client had pushed it to /par (RFC 9126): its parameters as
+    checked, the browser coming back with the request_uri. Nobody authenticated it, so its
+    size and how many an address may park are bounded (pushed_requests.PARKED_*)."""
+    payload = grant.request.payload
+    client_id = grant.client.client_id
+    params = pushed_requests.authorization_parameters(payload.data)  # as /par keeps them
+    if len(json.dumps(params)) > pushed_requests.PARKED_MAX_BYTES:
         raise InvalidRequestError(REQUEST_TOO_LARGE, redirect_uri=payload.redirect_uri,
                                   state=payload.state)
-    session["pending_authz"] = pending
+    if rate_limit.count_attempt(f"parked_request:ip:{request.remote_addr}",
+                               pushed_requests.PARKED_WINDOW_SECONDS) \
+            > pushed_requests.PARKED_PER_WINDOW:
+        raise TooManyParkedRequests(redirect_uri=payload.redirect_uri, state=payload.state)
+    request_uri = pushed_requests.store(client_id, params)
+    db.session.commit()
+    audit.log("authorization.parked", client_id=client_id)
+    return {"client_id": client_id, "request_uri": request_uri}
 
 
 def _to_client(response, args, redirect_uri: str):

@@ -28,6 +28,8 @@ from requests_oauth2client import DPoPToken
 from requests_oauth2client import OAuth2Client
 from requests_oauth2client import PrivateKeyJwt
 
+from idp.models import PushedRequest
+from idp.models import db
 from idp.oauth import request_objects
 
 from ..helpers import pkce_pair
@@ -98,6 +100,27 @@ def error_page(response) -> str:
     assert response.status_code == 400, response.text
     assert "Location" not in response.headers
     return response.text
+
+
+def test_a_request_object_too_large_for_the_cookie_waits_in_the_database(provider, alice, key,
+                                                                         tmp_path):
+    """Its parameters, as verified, wait as a pushed request's would; the browser comes back
+    from sign-in with the request_uri alone, which a client that must sign every request
+    (FAPI 2.0 Message Signing) accepts as it accepts a pushed one."""
+    client_id = provider.idp("clients", "create", "--name", "Bank App", "--redirect-uri",
+                             CALLBACK, "--jwks-file", jwks_file(tmp_path, key),
+                             "--require-signed-request-object")["client_id"]
+    verifier, challenge = pkce_pair()
+    params = request_params(client_id, challenge, state=secrets.token_urlsafe(2500))
+    url = authorize_url(provider, client_id=client_id, response_type="code", scope="openid",
+                        request=request_object(provider, params, key))
+    callback = sign_in_and_consent(requests.Session(), provider.url, url)
+    assert query_of(callback)["state"] == params["state"]
+    with provider.app.app_context():
+        [parked] = db.session.scalars(db.select(PushedRequest)).all()
+        assert "request" not in parked.params and parked.params["state"] == params["state"]
+    tokens = redeem(provider, client_id, key, callback, verifier)
+    assert id_token_claims(provider, tokens)["nonce"] == params["nonce"]
 
 
 def test_discovery_offers_signed_request_objects_and_userinfo(provider):
