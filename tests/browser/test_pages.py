@@ -177,6 +177,10 @@ def test_a_user_changes_their_name_and_address_from_the_account_page(page, setup
     server, _ = setup  # no mail here: the new address is taken at once, unconfirmed
     page.goto(f"{server.url}/account")
     sign_in(page)
+    # Every field is as wide as the form: the e-mail one was left at the browser's default.
+    widths = {page.get_by_label(label).bounding_box()["width"]
+              for label in ("Name", "New e-mail address", "Your password")}
+    assert len(widths) == 1, widths
     page.get_by_label("Name").fill("Alice Liddell")
     page.get_by_role("button", name="Save the name").click()
     assert "name has been changed" in page.locator("#notice").inner_text()
