@@ -77,8 +77,12 @@ def test_deny_returns_access_denied(page, setup):
 def test_wrong_password_shows_generic_message(page, setup):
     server, client = setup
     page.goto(authorize_url(server, client))
+    assert page.evaluate("document.activeElement.id") == "username"
     sign_in(page, password="not it")
     assert page.locator("#login-error").inner_text() == "Invalid username or password."
+    # The username is kept: the user goes on with the password.
+    assert page.get_by_label("Username").input_value() == "alice"
+    assert page.evaluate("document.activeElement.id") == "password"
     sign_in(page, username="nobody", password="not it")
     assert page.locator("#login-error").inner_text() == "Invalid username or password."
 
