@@ -4,6 +4,7 @@ once, step up for a client that requires a second factor, and withdraw an app's 
 
 from __future__ import annotations
 
+import re
 import secrets
 from urllib.parse import urlencode
 
@@ -83,7 +84,9 @@ def test_enroll_from_the_account_page_then_sign_in_with_a_code(page, server):
     assert page.locator("#mfa-status").inner_text().startswith("Off")
     page.locator("#enroll-totp").click()
     assert page.locator("#totp-qr svg").count() == 1  # the QR code, drawn inline
-    secret = page.locator("#totp-secret").inner_text()
+    shown = page.locator("#totp-secret").inner_text()  # in groups of four, to type by hand
+    assert re.fullmatch(r"[A-Z2-7]{4}( [A-Z2-7]{4})+", shown), shown
+    secret = shown.replace(" ", "")
     page.get_by_label("The 6-digit code your app shows").fill(totp_code(secret))
     page.get_by_role("button", name="Turn on").click()
     codes = page.locator("#recovery-codes li").all_inner_texts()
@@ -135,7 +138,7 @@ def test_require_mfa_client_makes_a_user_without_a_factor_enroll_totp(page, serv
     rp.start(page)
     sign_in(page)
     assert page.title().startswith("Set up an authenticator app")
-    secret = page.locator("#totp-secret").inner_text()
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
     page.get_by_label("The 6-digit code your app shows").fill(totp_code(secret))
     page.get_by_role("button", name="Turn on").click()
     assert len(page.locator("#recovery-codes li").all_inner_texts()) == 10

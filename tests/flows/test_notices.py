@@ -71,7 +71,7 @@ def test_a_failed_password_change_is_not_notified(app, http, user, mailbox):
 def test_turning_two_step_sign_in_on_is_notified(app, http, user, mailbox):
     post_login(http, "alice", PASSWORD)
     page = http.get("/account/mfa/totp").get_data(as_text=True)
-    secret = page.split('id="totp-secret">')[1].split("<")[0]
+    secret = page.split('id="totp-secret">')[1].split("<")[0].replace(" ", "")
     sent(http.post("/account/mfa/totp",
                    data={"csrf_token": csrf_token(page), "otp": totp_code(secret)}))
     assert the_notice(mailbox)["subject"] == "Two-step sign-in is on"
