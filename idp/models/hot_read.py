@@ -33,7 +33,13 @@ class HotRead:
         self._compiled: weakref.WeakKeyDictionary[Engine, tuple] = weakref.WeakKeyDictionary()
 
     def one_or_none(self, engine: Engine, **params: Any) -> dict[str, Any] | None:
-        sql, order, columns = self._compiled.get(engine) or self._compile(engine)
+        row = self.raw_row(engine, **params)
+        return self.decode(engine, row) if row is not None else None
+
+    def raw_row(self, engine: Engine, **params: Any) -> tuple | None:
+        """The row as the DBAPI driver gave it, before the dialect's result processors: what
+        a caller compares to decide whether a row changed (see RegisteredClient.find)."""
+        sql, order, _columns = self._compiled.get(engine) or self._compile(engine)
         arguments = tuple(params[name] for name in order) if order is not None else params
         connection = _request_connection(engine)
         try:
@@ -44,8 +50,11 @@ class HotRead:
         except Exception:
             _release(invalidate=True)  # never hand a connection in an unknown state back
             raise
-        if row is None:
-            return None
+        return row
+
+    def decode(self, engine: Engine, row: tuple) -> dict[str, Any]:
+        """A raw row as Core would return it, by column name."""
+        _sql, _order, columns = self._compiled.get(engine) or self._compile(engine)
         return {name: process(value) if process else value
                 for (name, process), value in zip(columns, row, strict=True)}
 

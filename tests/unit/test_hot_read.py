@@ -66,3 +66,34 @@ def test_a_failed_read_discards_its_connection_and_the_next_read_works(app):
             RegisteredClient.find(object())  # a parameter no driver can bind
         assert "hot_read_connection" not in g
         assert RegisteredClient.find("after-the-failure") is None
+
+
+def test_an_unchanged_client_is_reused_and_a_changed_one_read_afresh(app):
+    added = add_client(app, scope="openid profile")
+    with app.test_request_context():
+        first = RegisteredClient.find(added.client_id)
+    with app.test_request_context():
+        assert RegisteredClient.find(added.client_id) is first
+    with app.app_context():  # as the CLI changes a client, between two requests
+        Client.by_client_id(added.client_id).scope = "openid"
+        db.session.commit()
+    with app.test_request_context():
+        changed = RegisteredClient.find(added.client_id)
+        assert changed is not first
+        assert changed.scope == "openid"
+        assert first.scope == "openid profile"  # what an earlier request held stays as it was
+    with app.app_context():
+        db.session.delete(Client.by_client_id(added.client_id))
+        db.session.commit()
+    with app.test_request_context():
+        assert RegisteredClient.find(added.client_id) is None
+
+
+def test_the_reused_clients_are_bounded(app, monkeypatch):
+    monkeypatch.setattr(RegisteredClient, "_BUILT", {})
+    monkeypatch.setattr(RegisteredClient, "BUILT_MAX", 3)
+    clients = [add_client(app) for _ in range(5)]
+    with app.test_request_context():
+        for added in clients:
+            assert RegisteredClient.find(added.client_id).client_id == added.client_id
+            assert len(RegisteredClient._BUILT) <= 3
