@@ -8,7 +8,8 @@ answered to the client as JSON (it never goes to a redirect URI). It can be name
 LIFETIME_SECONDS, by the client it was pushed by, and any number of times until the user's
 answer (a code, or a refusal) has been sent from it: a user who reloads the sign-in page or
 goes back does not break it, but once answered it is spent. A browser coming back to it from
-sign-in or consent may do so up to RESUME_SECONDS after it expired.
+sign-in or consent may do so up to RESUME_SECONDS after it expired. A browser too late is sent
+back to the client with the error (ExpiredRequestUri), while the request is kept.
 
 /authorize keeps a request here too, as if it had been pushed, when it is too large for the
 session cookie where a request waits while the user signs in (views/oauth.py). Nobody
@@ -29,6 +30,7 @@ from sqlalchemy import update
 from werkzeug.test import EnvironBuilder
 
 from ..models import PushedRequest
+from ..models import RegisteredClient
 from ..models import db
 from ..models import utcnow
 from ..security.hashing import hash_secret
@@ -55,6 +57,19 @@ class InvalidRequestUri(OAuth2Error):
     error = "invalid_request_uri"
     description = ("The request_uri is unknown, expired, already answered, or not this "
                    "client's. Go back to the application and start again.")
+
+
+class ExpiredRequestUri(InvalidRequestUri):
+    """The client's own request, unanswered, but expired: the browser came too late from the
+    client, or back from sign-in too late. The request still names its redirect URI and state,
+    so the client is told and can start again by itself (node-oidc-provider#801 is the
+    complaint where it cannot). `params`: the request's, for the way the error is sent."""
+
+    description = "The pushed authorization request has expired."
+
+    def __init__(self, params: dict, redirect_uri: str):
+        super().__init__(redirect_uri=redirect_uri, state=params.get("state"))
+        self.params = params
 
 
 def authorization_parameters(values) -> dict:
@@ -98,11 +113,22 @@ def find_live(request_uri: str, client_id: str | None, resumed: bool = False) ->
         pushed = db.session.execute(
             db.select(PushedRequest).filter_by(handle_hash=hash_secret(handle))
         ).scalar_one_or_none()
-    now = utcnow() - timedelta(seconds=RESUME_SECONDS if resumed else 0)
-    if (pushed is None or pushed.client_id != client_id or pushed.used_at is not None
-            or pushed.expires_at <= now):
+    if pushed is None or pushed.client_id != client_id or pushed.used_at is not None:
         raise InvalidRequestUri()
+    if pushed.expires_at <= utcnow() - timedelta(seconds=RESUME_SECONDS if resumed else 0):
+        raise _expired(pushed)
     return pushed
+
+
+def _expired(pushed: PushedRequest) -> InvalidRequestUri:
+    """ExpiredRequestUri, told to the request's redirect URI if its client still has it
+    registered (it was checked when the request came); else the page."""
+    client = RegisteredClient.find(pushed.client_id)
+    redirect_uri = pushed.params.get("redirect_uri")
+    if client is None or not isinstance(redirect_uri, str) or \
+            not client.check_redirect_uri(redirect_uri):
+        return InvalidRequestUri()
+    return ExpiredRequestUri(pushed.params, redirect_uri)
 
 
 def spend(pushed: PushedRequest) -> None:

@@ -83,6 +83,8 @@ def authorize():
         grant = server.get_consent_grant(request=oauth_request,
                                          end_user=login.user if login else None)
         return _continue_authorization(grant, login, pushed)
+    except pushed_requests.ExpiredRequestUri as error:
+        return _authorization_error(error, error.params)  # sent as the pushed request asked
     except OAuth2Error as error:
         # Sent the way the request asked: its request object's parameters, once verified,
         # replace the payload (request_objects.py).

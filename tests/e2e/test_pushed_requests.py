@@ -119,17 +119,57 @@ def test_par_attempt_to_use_request_uri_for_different_client(provider, alice, we
     assert stolen.status_code == 400 and "Location" not in stolen.headers
 
 
+def expire_pushed_requests(provider, seconds_ago: int = 1) -> None:
+    with provider.app.app_context():
+        db.session.execute(db.update(PushedRequest).values(
+            expires_at=utcnow() - timedelta(seconds=seconds_ago)))
+        db.session.commit()
+
+
 def test_par_attempt_to_use_expired_request_uri(provider, alice, web_app):
+    """The request still names its redirect URI: the client is told, and can start again
+    by itself, rather than the user being left on a page (node-oidc-provider#801)."""
+    _, challenge = pkce_pair()
+    params = authorization_request(web_app, challenge)
+    request_uri = push(provider, web_app, params).json()["request_uri"]
+    expire_pushed_requests(provider)
+    expired = requests.get(authorize_url(provider, web_app.client_id, request_uri), timeout=5,
+                           allow_redirects=False)
+    assert expired.status_code == 302
+    location = expired.headers["Location"]
+    assert location.startswith(CALLBACK + "?")
+    answer = query_of(location)
+    assert answer["error"] == "invalid_request_uri"
+    assert answer["state"] == params["state"]
+    assert answer["iss"] == provider.metadata["issuer"]
+    assert "code" not in answer
+
+
+def test_an_expired_request_is_told_the_way_it_asked(provider, alice, web_app):
+    _, challenge = pkce_pair()
+    params = authorization_request(web_app, challenge, response_mode="form_post")
+    request_uri = push(provider, web_app, params).json()["request_uri"]
+    expire_pushed_requests(provider)
+    expired = requests.get(authorize_url(provider, web_app.client_id, request_uri), timeout=5,
+                           allow_redirects=False)
+    assert expired.status_code == 200 and "Location" not in expired.headers
+    assert f'action="{CALLBACK}"' in expired.text
+    assert 'value="invalid_request_uri"' in expired.text
+    assert f'value="{params["state"]}"' in expired.text
+
+
+def test_an_expired_request_to_a_redirect_uri_since_removed_is_a_page(provider, alice,
+                                                                      web_app):
     _, challenge = pkce_pair()
     request_uri = push(provider, web_app, authorization_request(web_app, challenge)).json()[
         "request_uri"]
-    with provider.app.app_context():
-        db.session.execute(db.update(PushedRequest).values(
-            expires_at=utcnow() - timedelta(seconds=1)))
-        db.session.commit()
-    expired = requests.get(authorize_url(provider, web_app.client_id, request_uri), timeout=5,
-                           allow_redirects=False)
-    assert expired.status_code == 400 and "Location" not in expired.headers
+    provider.idp("clients", "update", web_app.client_id,
+                 "--redirect-uri", "https://rp.example.org/elsewhere")
+    expire_pushed_requests(provider)
+    page = requests.get(authorize_url(provider, web_app.client_id, request_uri), timeout=5,
+                        allow_redirects=False)
+    assert page.status_code == 400 and "Location" not in page.headers
+    assert "invalid_request_uri" in page.text
 
 
 @pytest.mark.parametrize("request_uri", ["urn:ietf:params:oauth:request_uri:",
@@ -263,22 +303,22 @@ def test_a_user_may_take_longer_to_sign_in_than_the_request_uri_lives(provider, 
     browser = requests.Session()
     assert browser.get(url, allow_redirects=False).headers["Location"] == "/login"
 
-    def expired_ago(seconds: int) -> None:
-        with provider.app.app_context():
-            db.session.execute(db.update(PushedRequest).values(
-                expires_at=utcnow() - timedelta(seconds=seconds)))
-            db.session.commit()
-
-    expired_ago(300)  # five minutes on the sign-in page
-    elsewhere = requests.get(url, timeout=5, allow_redirects=False)
-    assert elsewhere.status_code == 400 and "Location" not in elsewhere.headers
+    expire_pushed_requests(provider, 300)  # five minutes on the sign-in page
+    elsewhere = requests.get(url, timeout=5, allow_redirects=False)  # too late for this one
+    assert query_of(elsewhere.headers["Location"])["error"] == "invalid_request_uri"
     callback = sign_in_and_consent(browser, provider.url, url)
     assert query_of(callback)["state"] == params["state"]
 
+    # Past RESUME_SECONDS the browser is sent back to the client, which starts again.
     late = requests.Session()
-    request_uri = push(provider, web_app, authorization_request(web_app, challenge)).json()[
-        "request_uri"]
+    params = authorization_request(web_app, challenge)
+    request_uri = push(provider, web_app, params).json()["request_uri"]
     url = authorize_url(provider, web_app.client_id, request_uri)
     assert late.get(url, allow_redirects=False).headers["Location"] == "/login"
-    expired_ago(1801)
-    assert late.get(url, allow_redirects=False).status_code == 400
+    expire_pushed_requests(provider, 1801)
+    told = late.get(url, allow_redirects=False)
+    answer = query_of(told.headers["Location"])
+    assert answer["error"] == "invalid_request_uri" and answer["state"] == params["state"]
+    serializer = provider.app.session_interface.get_signing_serializer(provider.app)
+    left = late.cookies.get("idp_session")  # none: the waiting request was all it held
+    assert left is None or "pending_authz" not in serializer.loads(left)
