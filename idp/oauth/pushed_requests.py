@@ -65,7 +65,7 @@ class ExpiredRequestUri(InvalidRequestUri):
     so the client is told and can start again by itself (node-oidc-provider#801 is the
     complaint where it cannot). `params`: the request's, for the way the error is sent."""
 
-    description = "The pushed authorization request has expired."
+    description = "The authorization request this request_uri names has expired."
 
     def __init__(self, params: dict, redirect_uri: str):
         super().__init__(redirect_uri=redirect_uri, state=params.get("state"))
