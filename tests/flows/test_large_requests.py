@@ -5,9 +5,11 @@ the cookie holds only its request_uri. The browser's part is in tests/browser.""
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from idp.models import PushedRequest
 from idp.models import db
+from idp.models import utcnow
 from idp.oauth import pushed_requests
 
 from ..conftest import add_client
@@ -90,3 +92,19 @@ def test_a_parked_request_keeps_every_resource(app, http, user):
     assert parked_rows(app)[0].params["resource"] == resources
     tokens = flow.exchange(code, resource=resources[1]).get_json()
     assert tokens["access_token"], tokens
+
+
+def test_a_parked_request_past_its_time_goes_back_to_the_client(app, flow):
+    """A user who takes longer than pushed_requests.RESUME_SECONDS to sign in is sent back
+    to the client with invalid_request_uri and the request's state, not left on a page."""
+    assert "/login" in flow.authorize(state=LARGE_STATE).location
+    with app.app_context():
+        db.session.execute(db.update(PushedRequest).values(
+            expires_at=utcnow() - timedelta(seconds=pushed_requests.RESUME_SECONDS + 1)))
+        db.session.commit()
+    response = flow.http.get(flow.login().location)
+    assert response.status_code == 302
+    assert response.location.startswith(flow.client.redirect_uris[0])
+    params = query_of(response.location)
+    assert params["error"] == "invalid_request_uri" and params["state"] == LARGE_STATE
+    assert "code" not in params
